@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` and `make test`. Each creates or reuses .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.cropkit-installed
+SAMPLE := data/sample_library
+PRETRAINED ?= none
+
+.PHONY: demo test lint clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cropkit sample-library $(SAMPLE)
+	$(BIN)/cropkit extract --images $(SAMPLE) --pretrained $(PRETRAINED)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check cropkit tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from cropkit.cli import main
+
+raise SystemExit(main())

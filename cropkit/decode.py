@@ -1,0 +1,95 @@
+"""Bytes to pixels, fast and safe: reduced-size decoding, EXIF orientation, odd modes, hostile files.
+
+Imports only Pillow and NumPy so decode workers start quickly and never load torch.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Above this many pixels a file is refused as a possible decompression bomb (about 179 MP,
+# twice Pillow's warning level; a 100 MP medium-format frame still passes).
+MAX_PIXELS = 2 * 89_478_485
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+EXIF_ORIENTATION = 0x0112
+_TRANSPOSED = {5, 6, 7, 8}
+
+
+class DecodeError(Exception):
+    """An image that cannot be used; ``kind`` is a short reason code for summaries and the cache."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode ``data`` to an upright RGB image whose shorter side is reduced towards ``min_size``.
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself when that still leaves at least
+    ``min_size`` pixels on each side. Returns the image and the full-resolution upright (width, height).
+    """
+    if not data:
+        raise DecodeError("empty-file", "the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise DecodeError("not-an-image", "not a readable image (unknown or corrupt format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError("too-large", f"refused as a possible decompression bomb: {exc}") from None
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise DecodeError("too-large", f"{width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    try:
+        orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not lose the picture
+        orientation = 1
+    full_size = (height, width) if orientation in _TRANSPOSED else (width, height)
+    if img.format == "JPEG":
+        img.draft("RGB", (min_size, min_size))
+    try:
+        img.load()
+    except OSError as exc:
+        kind = "truncated" if "truncated" in str(exc) or "broken data stream" in str(exc) else "decode-error"
+        raise DecodeError(kind, f"cannot decode: {exc}") from None
+    except Exception as exc:  # Pillow raises many types on corrupt data
+        raise DecodeError("decode-error", f"cannot decode: {type(exc).__name__}: {exc}") from None
+    if orientation != 1:
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:
+            pass  # an unusable orientation tag: keep the stored orientation
+    return to_rgb(img), full_size
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: 16-bit and float scaled, alpha flattened onto white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if (img.mode.startswith("I;16") or arr.max(initial=0) > 255) else 255.0
+        if img.mode == "F":
+            lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
+            arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
+        else:
+            arr = arr * (255.0 / hi)
+        gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    has_alpha = img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def squash_to_square(img: Image.Image, size: int) -> np.ndarray:
+    """Resize the whole frame (no crop) to ``size`` x ``size`` RGB uint8, as the encoder sees it."""
+    return np.asarray(img.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0), dtype=np.uint8)

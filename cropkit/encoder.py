@@ -1,0 +1,230 @@
+"""Pixels to features: one factory turns (model, pretrained, device) into a CLIP image encoder with a stable id.
+
+The features describe the whole frame: images arrive squashed to the model's square input, never
+centre-cropped. Per image the encoder gives an L2-normalised global embedding and a coarse grid of
+L2-normalised patch features projected into the same embedding space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from cropkit.errors import CropkitError, WeightsUnavailable
+
+FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
+NPY_HEADER_BYTES = 128
+RANDOM_INIT_SEED = 0
+UNTRAINED_WARNING = (
+    "!!! UNTRAINED ENCODER: --pretrained none gives randomly initialised CLIP weights (seed {seed}).\n"
+    "!!! Its features carry no learned meaning; use them only for tests and demos.\n"
+    "!!! For real use pass an open_clip tag (e.g. --pretrained openai) or a checkpoint file."
+)
+
+
+def register_model_configs(path: str | Path) -> None:
+    """Make open_clip architectures from a JSON file (or a folder of them) available by name."""
+    p = Path(path)
+    if not p.exists():
+        raise CropkitError(f"--model-config: {p} does not exist (give a JSON file or a folder of JSON files)")
+    open_clip.add_model_config(p)
+
+
+def check_model_name(model: str) -> None:
+    if model not in open_clip.list_models():
+        raise CropkitError(
+            f"--model {model!r} is not an open_clip architecture. Try ViT-B-32, ViT-B-16 or ViT-L-14 "
+            "(open_clip.list_models() lists all), or register your own with --model-config FILE.json."
+        )
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """auto: cuda, then mps, then cpu; an explicit device that is absent is an error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if requested == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if requested == "cuda" and not cuda:
+        raise CropkitError("--device cuda: no CUDA GPU is visible to torch here; use --device auto or cpu")
+    if requested == "mps" and not mps:
+        raise CropkitError("--device mps: Apple's MPS backend is not available here; use --device auto or cpu")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise CropkitError(f"--device {requested}: choose auto, cpu, cuda or mps")
+    return torch.device(requested)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where an encoder's weights come from: ``checkpoint`` is None for random initialisation."""
+
+    weights_id: str
+    checkpoint: str | None
+    tag_cfg: dict
+
+    @property
+    def untrained(self) -> bool:
+        return self.checkpoint is None
+
+
+def resolve_weights(model: str, pretrained: str, cache_dir: str | None = None) -> Weights:
+    """Turn ``--pretrained`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
+    if pretrained.lower() in ("none", "random", ""):
+        return Weights(f"random-init-seed{RANDOM_INIT_SEED}", None, {})
+    path = Path(pretrained).expanduser()
+    if path.is_file():
+        return Weights(f"file:{path.name}#{_file_digest(path)}", str(path), {})
+    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model)
+        known = ", ".join(tags) if tags else "none for this architecture"
+        raise WeightsUnavailable(
+            f"--pretrained {pretrained!r} is neither a file nor a known open_clip tag for {model} "
+            f"(known tags: {known}).\n" + _fixes(model)
+        )
+    cached = _cached_checkpoint(cfg, cache_dir)
+    if cached is None:
+        host = _download_host(cfg)
+        if os.environ.get("HF_HUB_OFFLINE") or not _reachable(host):
+            raise WeightsUnavailable(
+                f"weights {model}/{pretrained} are not in the local cache and {host} cannot be reached.\n"
+                + _fixes(model)
+            )
+        try:
+            cached = open_clip.download_pretrained(cfg, cache_dir=cache_dir)
+        except Exception as exc:
+            raise WeightsUnavailable(f"downloading {model}/{pretrained} failed: {exc}\n" + _fixes(model)) from None
+    return Weights(pretrained, str(cached), cfg)
+
+
+def _fixes(model: str) -> str:
+    return (
+        "Fixes:\n"
+        f"  - a local checkpoint file: --pretrained /path/to/open_clip_model.safetensors (or .bin/.pt)\n"
+        "  - the Hugging Face cache: copy the weights into ~/.cache/huggingface/hub (or set HF_HOME) "
+        "on a machine that has them\n"
+        f"  - --pretrained none: a randomly initialised {model} (features carry no learned meaning)"
+    )
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _cached_checkpoint(cfg: dict, cache_dir: str | None) -> str | None:
+    """The weights file for a tag if it is already on disk, without touching the network."""
+    if cfg.get("file"):
+        return cfg["file"]
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo_id, filename = os.path.split(hub)
+        filename = filename or "open_clip_pytorch_model.bin"
+        safe = filename.replace("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
+        safe = safe[:-4] + ".safetensors" if safe.endswith(".bin") else safe
+        for name in dict.fromkeys([safe, filename]):
+            found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
+            if isinstance(found, str):
+                return found
+        return None
+    url = cfg.get("url", "")
+    target = Path(cache_dir or Path.home() / ".cache" / "clip") / os.path.basename(url)
+    return str(target) if url and target.is_file() else None
+
+
+def _download_host(cfg: dict) -> str:
+    if cfg.get("hf_hub"):
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        return urlparse(endpoint).hostname or "huggingface.co"
+    return urlparse(cfg.get("url", "")).hostname or "the download host"
+
+
+def _reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def grid_side_for(native_side: int, dim: int, budget: int = FEATURE_BUDGET_BYTES) -> int:
+    """Largest grid side <= ``native_side`` whose (1 + side^2) x dim float16 rows fit the budget."""
+    rows = (budget - NPY_HEADER_BYTES) // (2 * dim)
+    return max(1, min(native_side, math.isqrt(max(rows - 1, 1))))
+
+
+class ClipEncoder:
+    """An open_clip image tower that returns whole-frame global and grid features."""
+
+    def __init__(self, model: str, weights: Weights, device: torch.device):
+        check_model_name(model)
+        kwargs = dict(pretrained=weights.checkpoint, force_quick_gelu=bool(weights.tag_cfg.get("quick_gelu")))
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_INIT_SEED)
+                clip = open_clip.create_model(model, **kwargs)
+        except RuntimeError as exc:
+            raise WeightsUnavailable(f"loading weights for {model} failed: {exc}\n" + _fixes(model)) from None
+        visual = clip.visual
+        if not hasattr(visual, "output_tokens") or getattr(visual, "proj", None) is None:
+            raise CropkitError(
+                f"{model}: the spatial feature grid needs a ViT image tower with a projection "
+                "(ViT-B-32, ViT-B-16, ViT-L-14, ...); this architecture has none."
+            )
+        visual.output_tokens = True
+        self.visual = visual.eval().to(device)
+        del clip  # the text tower is never needed
+        self.model = model
+        self.weights = weights
+        self.device = device
+        self.model_id = f"{model}/{weights.weights_id}"
+        size = visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        pre = open_clip.get_model_preprocess_cfg(self.visual) or {}
+        mean = weights.tag_cfg.get("mean") or pre.get("mean") or open_clip.OPENAI_DATASET_MEAN
+        std = weights.tag_cfg.get("std") or pre.get("std") or open_clip.OPENAI_DATASET_STD
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0
+        self.dim = int(visual.proj.shape[1])
+        patch = visual.conv1.kernel_size[0]
+        self.native_grid = self.image_size // patch
+        self.grid_side = grid_side_for(self.native_grid, self.dim)
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights.untrained
+
+    def to_input(self, pixels: np.ndarray) -> torch.Tensor:
+        """(B, S, S, 3) uint8 to the normalised float tensor the tower expects."""
+        x = torch.from_numpy(pixels).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        return (x - self._mean) / self._std
+
+    @torch.inference_mode()
+    def encode(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return L2-normalised global (B, D) and grid (B, G, G, D) features as float32 arrays."""
+        x = self.to_input(pixels)
+        autocast = self.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.float16, enabled=autocast):
+            pooled, tokens = self.visual(x)
+            tokens = tokens @ self.visual.proj
+        b, n, d = tokens.shape
+        side = math.isqrt(n)
+        grid = tokens.float().reshape(b, side, side, d).permute(0, 3, 1, 2)
+        if side != self.grid_side:
+            grid = F.adaptive_avg_pool2d(grid, self.grid_side)
+        grid = F.normalize(grid.permute(0, 2, 3, 1), dim=-1)
+        pooled = F.normalize(pooled.float(), dim=-1)
+        return pooled.cpu().numpy(), grid.cpu().numpy()

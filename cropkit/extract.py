@@ -1,0 +1,246 @@
+"""The extraction loop: scan, check the cache, decode in workers, encode in batches, store, summarise."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter, deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from tqdm.auto import tqdm
+
+from cropkit.cache import CacheEntry, ProcessedCache
+from cropkit.encoder import UNTRAINED_WARNING, ClipEncoder, check_model_name, pick_device, resolve_weights
+from cropkit.fileio import remove_stale_temp_files
+from cropkit.layout import Layout
+from cropkit.prepare import Failed, Prepared, prepare_image
+from cropkit.scan import Found, Skipped, find_images
+from cropkit.sidecars import write_sidecar
+from cropkit.store import FeatureStore, npy_bytes, pack_features
+
+
+@dataclass
+class ExtractOptions:
+    """Everything ``cropkit extract`` can be told; the CLI and notebooks fill the same fields."""
+
+    root: str | Path = "."
+    images: str | Path | None = None
+    model: str = "ViT-B-32"
+    pretrained: str = "openai"
+    device: str = "auto"
+    batch_size: int = 32
+    workers: int = -1  # -1: one per spare core
+    max_images: int | None = None
+    force: bool = False
+    retry_failed: bool = False
+    sidecars: bool = False
+    progress: bool = True
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did, in numbers, and where its outputs are."""
+
+    model_id: str
+    untrained: bool
+    processed: int = 0
+    cached: int = 0
+    deduplicated: int = 0
+    failed: Counter = field(default_factory=Counter)
+    failed_before: Counter = field(default_factory=Counter)
+    left_for_later: int = 0
+    sidecars: Counter = field(default_factory=Counter)
+    bad_cache_lines: int = 0
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.processed / self.encode_seconds if self.encode_seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"model:      {self.model_id}" + ("   (UNTRAINED: random weights)" if self.untrained else ""),
+            f"processed:  {self.processed} images in {self.encode_seconds:.1f} s ({self.images_per_s:.1f} images/s; "
+            f"whole run {self.seconds:.1f} s)"
+            + (f", {self.deduplicated} of them duplicates of known content" if self.deduplicated else ""),
+            f"cached:     {self.cached} unchanged images skipped without opening them",
+        ]
+        failed = sum(self.failed.values())
+        out.append(f"failed:     {failed}" + (f" ({_by_reason(self.failed)})" if failed else ""))
+        before = sum(self.failed_before.values())
+        if before:
+            out.append(
+                f"failed before, unchanged since: {before} ({_by_reason(self.failed_before)}); "
+                "--retry-failed tries them again"
+            )
+        if self.left_for_later:
+            out.append(f"not yet processed (--max-images): {self.left_for_later}; run again to continue")
+        if self.sidecars:
+            out.append(f"sidecars:   {_by_reason(self.sidecars)}")
+        if self.bad_cache_lines:
+            out.append(f"cache:      {self.bad_cache_lines} unreadable cache lines ignored")
+        out += [f"{name + ':':11} {where}" for name, where in self.outputs.items()]
+        return out
+
+
+def _by_reason(counts: Counter) -> str:
+    return ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items()))
+
+
+def default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> ExtractSummary:
+    """Extract features for every image of the library that the cache does not already hold."""
+    started = time.perf_counter()
+    layout = Layout.from_args(opts.root, opts.images)
+    layout.require_images()
+    check_model_name(opts.model)
+    weights = resolve_weights(opts.model, opts.pretrained)
+    model_id = f"{opts.model}/{weights.weights_id}"
+    if weights.untrained:
+        log(UNTRAINED_WARNING.format(seed=weights.weights_id.rsplit("seed", 1)[-1]))
+    store = FeatureStore(layout.embeddings, model_id)
+    cache = ProcessedCache(layout.processed_files, model_id)
+    summary = ExtractSummary(model_id, weights.untrained, bad_cache_lines=len(cache.bad_lines))
+    summary.outputs = {"features": str(store.folder), "cache": str(layout.processed_files)}
+    for folder in (store.folder, layout.cache):
+        remove_stale_temp_files(folder)
+
+    todo = _plan(layout, cache, store, opts, summary)
+    if opts.max_images is not None and len(todo) > opts.max_images:
+        summary.left_for_later = len(todo) - opts.max_images
+        todo = todo[: opts.max_images]
+    if todo:
+        encoder = ClipEncoder(opts.model, weights, pick_device(opts.device))
+        log(f"encoding {len(todo)} images with {model_id} on {encoder.device} "
+            f"({encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d)")
+        encode_start = time.perf_counter()
+        _encode_all(todo, encoder, layout, cache, store, opts, summary)
+        summary.encode_seconds = time.perf_counter() - encode_start
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _plan(layout: Layout, cache: ProcessedCache, store: FeatureStore, opts: ExtractOptions,
+          summary: ExtractSummary) -> list[Found]:
+    """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
+    todo: list[Found] = []
+    for item in find_images(layout.images):
+        rel = layout.relative_name(item.path)
+        if isinstance(item, Skipped):
+            summary.failed[item.kind] += 1
+            last = cache.get(rel)
+            if last is None or last.ok or (last.error or {}).get("kind") != item.kind:
+                cache.append(CacheEntry(rel, 0, 0, store.model_id, "failed",
+                                        error={"kind": item.kind, "message": item.message}))
+            continue
+        entry = None if opts.force else cache.get(rel)
+        if entry is not None and entry.matches(item.size, item.mtime_ns):
+            if entry.ok and store.has(entry.hash):
+                summary.cached += 1
+                if opts.sidecars:
+                    _write_sidecars(item.path, store.load(entry.hash).global_emb, entry.phash, summary)
+                continue
+            if not entry.ok and not opts.retry_failed:
+                summary.failed_before[(entry.error or {}).get("kind", "unknown")] += 1
+                continue
+        todo.append(item)
+    return todo
+
+
+def _encode_all(todo: list[Found], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
+                store: FeatureStore, opts: ExtractOptions, summary: ExtractSummary) -> None:
+    workers = default_workers() if opts.workers < 0 else opts.workers
+    bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
+    batch: list[Prepared] = []
+
+    def flush() -> None:
+        _store_batch(batch, encoder, layout, cache, store, opts, summary)
+        bar.update(len(batch))
+        batch.clear()
+
+    try:
+        for result in _prepared(todo, encoder.image_size, workers, window=max(2 * opts.batch_size, 4 * workers)):
+            if isinstance(result, Failed):
+                summary.failed[result.kind] += 1
+                cache.append(CacheEntry(layout.relative_name(result.path), result.size, result.mtime_ns,
+                                        store.model_id, "failed", error={"kind": result.kind,
+                                                                         "message": result.message}))
+                bar.update(1)
+                continue
+            batch.append(result)
+            if len(batch) >= opts.batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        bar.close()
+
+
+def _prepared(todo: list[Found], size: int, workers: int, window: int) -> Iterator[Prepared | Failed]:
+    """Prepare images in worker processes, in order, with at most ``window`` in flight."""
+    if workers == 0:
+        for item in todo:
+            yield prepare_image(item.path, size, item.size, item.mtime_ns)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        yield from _bounded_map(pool, todo, size, window)
+
+
+def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) -> Iterator[Prepared | Failed]:
+    pending: deque[Future] = deque()
+    try:
+        for item in todo:
+            pending.append(pool.submit(prepare_image, item.path, size, item.size, item.mtime_ns))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
+def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
+                 store: FeatureStore, opts: ExtractOptions, summary: ExtractSummary) -> None:
+    """Encode one batch, write each feature file, then its cache line (file first: a kill loses no line)."""
+    import numpy as np
+
+    global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
+    shapes = {"global": list(global_emb.shape[1:]), "grid": list(grid.shape[1:])}
+    for i, p in enumerate(batch):
+        if store.has(p.hash) and not opts.force:
+            summary.deduplicated += 1
+        else:
+            store.write(p.hash, pack_features(global_emb[i], grid[i]))
+        if opts.sidecars:
+            _write_sidecars(p.path, global_emb[i], p.phash, summary)
+        cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, store.model_id, "ok",
+                                hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
+        summary.processed += 1
+
+
+def _write_sidecars(image: Path, global_emb, phash: str | None, summary: ExtractSummary) -> None:
+    import numpy as np
+
+    wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16))}
+    if phash:
+        wanted[".phash"] = (phash + "\n").encode()
+    for suffix, data in wanted.items():
+        try:
+            outcome = write_sidecar(image, suffix, data)
+        except OSError as exc:
+            outcome = f"refused: {exc.strerror or exc}"
+        summary.sidecars[outcome.split(":")[0]] += 1
+        if outcome.startswith("refused"):
+            print(f"sidecar {image.name}{suffix} {outcome}", file=sys.stderr)

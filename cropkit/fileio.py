@@ -1,0 +1,122 @@
+"""All file reading and writing: read-only source access, atomic writes, append-only JSONL."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+TMP_MARK = ".cropkit-tmp-"
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def read_source_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
+    """Read a source file and its stat without writing to it, metadata included (O_NOATIME where allowed)."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | _NOATIME)
+    except PermissionError:
+        fd = os.open(path, flags)  # O_NOATIME needs ownership; plain read-only is still read-only
+    try:
+        st = os.fstat(fd)
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise ValueError(f"file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit")
+        chunks = []
+        while chunk := os.read(fd, 1 << 22):
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write ``data`` to ``path`` through a temp file and a rename, so readers never see half a file.
+
+    With ``replace=False`` an existing file is left alone and False is returned.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the name is taken, never overwrites
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temp files left by a killed writer in ``folder`` (not recursive); returns how many."""
+    removed = 0
+    if folder.is_dir():
+        for entry in os.scandir(folder):
+            if TMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON object as one whole line with a single write on an O_APPEND descriptor."""
+    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        _ensure_line_start(fd)
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+    finally:
+        os.close(fd)
+
+
+def _ensure_line_start(fd: int) -> None:
+    """After a torn last line (a killed writer), start on a fresh line so the new record stays whole."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A JSONL line that could not be used, with where it is and why."""
+
+    path: Path
+    lineno: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {self.reason}"
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
+    """Yield ``(line number, object)`` for each line; unparsable lines come as BadLine, never raise."""
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                torn = "" if raw.endswith(b"\n") else " (torn last line: a writer was interrupted)"
+                yield lineno, BadLine(path, lineno, f"not valid JSON{torn}: {exc}")
+                continue
+            if not isinstance(obj, dict):
+                yield lineno, BadLine(path, lineno, "not a JSON object")
+                continue
+            yield lineno, obj

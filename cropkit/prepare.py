@@ -1,0 +1,64 @@
+"""The per-image work before the encoder: one read, one content hash, one reduced decode.
+
+Runs in decode worker processes; imports no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cropkit.decode import DecodeError, decode_oriented_rgb, squash_to_square
+from cropkit.fileio import read_source_bytes
+from cropkit.phash import phash64
+
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger "images" are refused before reading
+
+
+@dataclass
+class Prepared:
+    """An image ready for the encoder: its identity, hashes, full size and square pixels."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    hash: str
+    phash: str
+    width: int
+    height: int
+    pixels: np.ndarray  # (S, S, 3) uint8, the whole frame squashed
+
+
+@dataclass
+class Failed:
+    """An image that could not be prepared, with a reason code and message."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    kind: str
+    message: str
+
+
+def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -1) -> Prepared | Failed:
+    """Read ``path`` once (read-only), hash its bytes (SHA-256), decode it reduced, squash it to the input."""
+    try:
+        data, st = read_source_bytes(path, max_bytes=MAX_FILE_BYTES)
+    except ValueError as exc:
+        return Failed(path, size, mtime_ns, "too-large", str(exc))
+    except OSError as exc:
+        return Failed(path, size, mtime_ns, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+    size, mtime_ns = st.st_size, st.st_mtime_ns
+    try:
+        img, (width, height) = decode_oriented_rgb(data, input_size)
+        pixels = squash_to_square(img, input_size)
+        phash = phash64(img)
+    except DecodeError as exc:
+        return Failed(path, size, mtime_ns, exc.kind, str(exc))
+    except Exception as exc:  # never let one hostile file stop the run
+        return Failed(path, size, mtime_ns, "decode-error", f"{type(exc).__name__}: {exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    return Prepared(path, size, mtime_ns, digest, phash, width, height, pixels)

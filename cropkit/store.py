@@ -1,0 +1,73 @@
+"""Features to files: one float16 .npy per image content and model, written atomically.
+
+A feature file holds ``1 + G*G`` rows of ``D`` values: row 0 is the global embedding, the rest the
+G x G grid in row-major order (top-left first), both L2-normalised.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cropkit.fileio import atomic_write_bytes
+
+
+def model_key(model_id: str) -> str:
+    """A folder name for a model id: features of two models never share a folder."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_")
+
+
+def pack_features(global_emb: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Stack a (D,) embedding and a (G, G, D) grid into one (1 + G*G, D) float16 array."""
+    d = global_emb.shape[-1]
+    return np.concatenate([global_emb.reshape(1, d), grid.reshape(-1, d)]).astype(np.float16)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Features:
+    """The unpacked features of one image."""
+
+    global_emb: np.ndarray  # (D,)
+    grid: np.ndarray  # (G, G, D)
+
+
+class FeatureStore:
+    """The folder of feature files of one model, named by the content hash of each image."""
+
+    def __init__(self, embeddings_dir: Path, model_id: str):
+        self.model_id = model_id
+        self.folder = embeddings_dir / model_key(model_id)
+
+    def path_for(self, content_hash: str) -> Path:
+        return self.folder / f"{content_hash}.npy"
+
+    def has(self, content_hash: str) -> bool:
+        return self.path_for(content_hash).is_file()
+
+    def write(self, content_hash: str, packed: np.ndarray) -> Path:
+        path = self.path_for(content_hash)
+        atomic_write_bytes(path, npy_bytes(packed))
+        return path
+
+    def load(self, content_hash: str) -> Features:
+        """Read one feature file; raises ValueError when it is corrupt or not this store's shape."""
+        path = self.path_for(content_hash)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"corrupt feature file {path}: {exc}; delete it and rerun cropkit extract") from None
+        rows = arr.shape[0] - 1 if arr.ndim == 2 else -1
+        side = int(round(rows**0.5)) if rows > 0 else 0
+        if arr.ndim != 2 or side * side != rows or not np.isfinite(arr).all():
+            raise ValueError(f"corrupt feature file {path}: shape {arr.shape}; delete it and rerun cropkit extract")
+        return Features(arr[0].astype(np.float32), arr[1:].astype(np.float32).reshape(side, side, -1))
