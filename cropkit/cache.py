@@ -38,7 +38,7 @@ class CacheEntry:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "CacheEntry":
+    def from_json(cls, obj: dict[str, Any]) -> CacheEntry:
         """Validate one cache line; raises ValueError naming what is wrong."""
         for key, kind in (("path", str), ("size", int), ("mtime_ns", int), ("model", str), ("status", str)):
             if not isinstance(obj.get(key), kind):

@@ -176,8 +176,14 @@ class ClipEncoder:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(RANDOM_INIT_SEED)
                 clip = open_clip.create_model(model, **kwargs)
-        except RuntimeError as exc:
-            raise WeightsUnavailable(f"loading weights for {model} failed: {exc}\n" + _fixes(model)) from None
+        except Exception as exc:  # a wrong architecture, a corrupt file, or a pickle that is not plain weights
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsUnavailable(
+                f"cannot load {model} weights from {weights.checkpoint}: {first}\n"
+                "Only plain tensors are loaded (weights_only=True / safetensors); a file that needs code to "
+                "unpickle is refused. Check that the file is an open_clip checkpoint of this --model.\n"
+                + _fixes(model)
+            ) from None
         visual = clip.visual
         if not hasattr(visual, "output_tokens") or getattr(visual, "proj", None) is None:
             raise CropkitError(
@@ -209,6 +215,7 @@ class ClipEncoder:
 
     def to_input(self, pixels: np.ndarray) -> torch.Tensor:
         """(B, S, S, 3) uint8 to the normalised float tensor the tower expects."""
+        pixels = pixels if pixels.flags.writeable else pixels.copy()
         x = torch.from_numpy(pixels).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
         return (x - self._mean) / self._std
 

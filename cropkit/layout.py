@@ -16,7 +16,7 @@ class Layout:
     images: Path
 
     @classmethod
-    def from_args(cls, root: str | Path = ".", images: str | Path | None = None) -> "Layout":
+    def from_args(cls, root: str | Path = ".", images: str | Path | None = None) -> Layout:
         root_path = Path(root).expanduser().resolve()
         images_path = Path(images).expanduser().resolve() if images else root_path / "data" / "training_data"
         return cls(root=root_path, images=images_path)

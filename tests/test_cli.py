@@ -1,0 +1,86 @@
+"""The installed command as a user runs it: help, python -m, and a run killed with SIGKILL that resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cropkit.fileio import TMP_MARK, BadLine, read_jsonl
+from tests.conftest import tiny_args
+from tests.libgen import changed_entries, save_photo, snapshot
+
+CROPKIT = [sys.executable, "-m", "cropkit"]
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(CROPKIT + args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_help_explains_every_command():
+    top = run(["--help"])
+    assert top.returncode == 0
+    for command in ("extract", "clean-sidecars", "sample-library"):
+        assert command in top.stdout
+    ex = run(["extract", "--help"])
+    for flag in ("--max-images", "--force", "--model", "--pretrained", "--device", "--batch-size",
+                 "--workers", "--sidecars", "--root", "--images"):
+        assert flag in ex.stdout
+    assert "UNTRAINED" in ex.stdout
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("cropkit")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("cropkit ")
+
+
+def test_bad_arguments_exit_nonzero_with_a_message(tmp_path: Path):
+    result = run(["extract", "--root", str(tmp_path), "--batch-size", "0"])
+    assert result.returncode == 2 and "must be 1 or more" in result.stderr
+    result = run(tiny_args(tmp_path)[:1] + ["--root", str(tmp_path), "--model", "ViT-Nope", "--pretrained", "none",
+                                            "--images", str(tmp_path)])
+    assert result.returncode == 2 and "not an open_clip architecture" in result.stderr
+
+
+def test_sigkill_mid_run_leaves_no_partial_file_and_a_rerun_finishes(tmp_path: Path):
+    images = tmp_path / "data/training_data"
+    for i in range(60):
+        save_photo(images / f"p{i:02d}.jpg", 1600, 1200, seed=i, quality=95)
+    before = snapshot(images)
+    cache = tmp_path / "data/ai_data/cache/processed_files.jsonl"
+    args = tiny_args(tmp_path, "--batch-size", "1")
+    args[args.index("--workers") + 1] = "1"
+    proc = subprocess.Popen(CROPKIT + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if cache.exists() and cache.read_bytes().count(b"\n") >= 8:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it slower"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines = [obj for _, obj in read_jsonl(cache)]
+    assert not any(isinstance(obj, BadLine) for obj in lines)
+    done = len(lines)
+    assert 8 <= done < 60
+    emb = tmp_path / "data/ai_data/embeddings"
+    for npy in emb.rglob("*.npy"):
+        np.load(npy, allow_pickle=False)  # every visible feature file is whole
+    assert all(TMP_MARK in p.name for p in emb.rglob("*") if p.is_file() and p.suffix != ".npy")
+
+    result = run(tiny_args(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"cached:     {done} " in result.stdout and f"processed:  {60 - done} images" in result.stdout
+    lines = [obj for _, obj in read_jsonl(cache)]
+    ok_paths = [e["path"] for e in lines if e["status"] == "ok"]
+    assert len(ok_paths) == 60 and len(set(ok_paths)) == 60  # nothing lost, nothing twice
+    assert not [p for p in emb.rglob("*") if TMP_MARK in p.name]
+    assert len(list(emb.rglob("*.npy"))) == 60
+    assert changed_entries(before, snapshot(images)) == {}
