@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     except CropkitError as exc:
         print(f"cropkit: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk or a read-only data/ai_data: say where, keep what is done
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"cropkit: error: cannot write{where}: {exc.strerror or exc}. Everything finished before this is "
+              "saved; free some space or make ROOT/data/ai_data writable, then run the command again.",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("cropkit: interrupted; everything finished so far is saved, rerun to continue", file=sys.stderr)
         return 130

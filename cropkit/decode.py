@@ -5,11 +5,12 @@ Imports only Pillow and NumPy so decode workers start quickly and never load tor
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 # Above this many pixels a file is refused as a possible decompression bomb (about 179 MP,
 # twice Pillow's warning level; a 100 MP medium-format frame still passes).
@@ -43,6 +44,11 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
         raise DecodeError("not-an-image", "not a readable image (unknown or corrupt format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError("too-large", f"refused as a possible decompression bomb: {exc}") from None
+    except OSError as exc:  # e.g. a JPEG cut off inside its header: "Truncated File Read"
+        kind = "truncated" if "truncated" in str(exc).lower() else "decode-error"
+        raise DecodeError(kind, f"cannot read the image header: {exc}") from None
+    except Exception as exc:  # plugins raise many types on hostile headers
+        raise DecodeError("decode-error", f"cannot read the image header: {type(exc).__name__}: {exc}") from None
     width, height = img.size
     if width * height > MAX_PIXELS:
         raise DecodeError("too-large", f"{width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
@@ -51,7 +57,7 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
     except Exception:  # a broken EXIF block must not lose the picture
         orientation = 1
     full_size = (height, width) if orientation in _TRANSPOSED else (width, height)
-    if img.format == "JPEG":
+    if isinstance(img, JpegImagePlugin.JpegImageFile):  # JPEG and MPO (camera JPEGs with extra frames)
         img.draft("RGB", (min_size, min_size))
     try:
         img.load()
@@ -61,10 +67,8 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
     except Exception as exc:  # Pillow raises many types on corrupt data
         raise DecodeError("decode-error", f"cannot decode: {type(exc).__name__}: {exc}") from None
     if orientation != 1:
-        try:
+        with contextlib.suppress(Exception):  # an unusable orientation tag: keep the stored orientation
             img = ImageOps.exif_transpose(img)
-        except Exception:
-            pass  # an unusable orientation tag: keep the stored orientation
     return to_rgb(img), full_size
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,15 +16,24 @@ TMP_MARK = ".cropkit-tmp-"
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
+class NotRegularFile(OSError):
+    """The path is a pipe, device, socket or folder, not a plain file to read."""
+
+
 def read_source_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
-    """Read a source file and its stat without writing to it, metadata included (O_NOATIME where allowed)."""
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    """Read a source file and its stat without writing to it, metadata included (O_NOATIME where allowed).
+
+    Opens non-blocking, so a pipe swapped in under an image's name raises NotRegularFile instead of hanging.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags | _NOATIME)
     except PermissionError:
         fd = os.open(path, flags)  # O_NOATIME needs ownership; plain read-only is still read-only
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, socket, device or folder)", str(path))
         if max_bytes is not None and st.st_size > max_bytes:
             raise ValueError(f"file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit")
         chunks = []
@@ -113,7 +124,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
                 continue
             try:
                 obj = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, absurd nesting
                 torn = "" if raw.endswith(b"\n") else " (torn last line: a writer was interrupted)"
                 yield lineno, BadLine(path, lineno, f"not valid JSON{torn}: {exc}")
                 continue

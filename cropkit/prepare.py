@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cropkit.decode import DecodeError, decode_oriented_rgb, squash_to_square
-from cropkit.fileio import read_source_bytes
+from cropkit.fileio import NotRegularFile, read_source_bytes
 from cropkit.phash import phash64
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger "images" are refused before reading
@@ -49,6 +49,8 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
         data, st = read_source_bytes(path, max_bytes=MAX_FILE_BYTES)
     except ValueError as exc:
         return Failed(path, size, mtime_ns, "too-large", str(exc))
+    except NotRegularFile as exc:
+        return Failed(path, size, mtime_ns, "not-a-file", exc.strerror or str(exc))
     except OSError as exc:
         return Failed(path, size, mtime_ns, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     size, mtime_ns = st.st_size, st.st_mtime_ns

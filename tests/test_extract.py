@@ -221,3 +221,28 @@ def test_sidecars_are_new_files_beside_images_and_clean_sidecars_removes_exactly
     final = snapshot(images)
     assert {n: v for n, v in final.items() if v[0] != "other"} == {
         n: v for n, v in before.items() if v[0] != "other"}
+
+
+def test_failing_runs_leave_the_library_untouched_and_write_nothing(root: Path, capsys, tmp_path_factory):
+    evil = tmp_path_factory.mktemp("w") / "evil.pth"
+    evil.write_bytes(b"PK\x03\x04 not really a checkpoint")
+    for pretrained, message in ((str(evil), "cannot load"), ("no-such-tag", "known tags")):
+        args = tiny_args(root)
+        args[args.index("--pretrained") + 1] = pretrained
+        assert main(args) == 2
+        assert message in capsys.readouterr().err
+    assert not (root / "data/ai_data/embeddings").exists() or not any((root / "data/ai_data/embeddings").rglob("*"))
+
+
+def test_an_unwritable_cache_is_a_clear_error_and_keeps_earlier_work(root: Path, capsys, monkeypatch):
+    extract(root, capsys, "--max-images", "2")
+    kept = (root / "data/ai_data/cache/processed_files.jsonl").read_bytes()
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device", str(root / "data/ai_data/cache/processed_files.jsonl"))
+
+    monkeypatch.setattr("cropkit.cache.append_jsonl", disk_full)
+    assert main(tiny_args(root)) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "run the command again" in err
+    assert (root / "data/ai_data/cache/processed_files.jsonl").read_bytes() == kept
