@@ -1,0 +1,154 @@
+"""Decision logs: the photographer's crops and the outcomes of AI suggestions, validated once at the edge.
+
+Both logs are append-only JSONL; cropkit never rewrites a line. Readers report every unusable line with
+its file and line number and go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cropkit.fileio import BadLine, append_jsonl, read_jsonl
+from cropkit.geometry import Box, is_valid_box
+
+TRAINING_LOG = "training_log.jsonl"
+SUGGESTIONS_LOG = "suggestions.jsonl"
+DECISIONS = ("approved", "modified", "rejected")
+
+
+def safe_image_path(value: object) -> str:
+    """A path relative to the root with '/' separators that cannot escape it; raises ValueError otherwise."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ValueError("'image' must be a non-empty path string")
+    if "\\" in value or value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        raise ValueError(f"'image' {value!r} must be relative to the root, with '/' separators")
+    parts = PurePosixPath(value).parts
+    if ".." in parts or not parts:
+        raise ValueError(f"'image' {value!r} escapes the library root")
+    return value
+
+
+def _size(obj: dict, key: str) -> int:
+    v = obj.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"'{key}' must be a positive whole number of pixels")
+    return v
+
+
+def _box(obj: dict, key: str, width: int, height: int) -> Box:
+    box = obj.get(key)
+    if not is_valid_box(box, width, height):
+        raise ValueError(f"'{key}' {box!r} is not [x0, y0, x1, y1] inside the {width}x{height} image")
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
+
+
+def _ts(obj: dict) -> float:
+    v = obj.get("ts")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise ValueError("'ts' must be seconds since 1970 or an ISO-8601 time")
+
+
+@dataclass(frozen=True)
+class CropDecision:
+    """A crop the photographer made in any tool (several for one image mean several crops)."""
+
+    image: str
+    width: int
+    height: int
+    crop: Box
+    ts: float
+    source: str | None = None
+    hash: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> CropDecision:
+        width, height = _size(obj, "width"), _size(obj, "height")
+        return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "crop", width, height), _ts(obj),
+                   _optional_str(obj, "source"), _optional_str(obj, "hash"))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["crop"] = list(self.crop)
+        return {k: v for k, v in d.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SuggestionDecision:
+    """What the photographer did with one AI suggestion; ``final`` is None when rejected."""
+
+    image: str
+    width: int
+    height: int
+    suggested: Box
+    final: Box | None
+    decision: str
+    model: str
+    ts: float
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> SuggestionDecision:
+        width, height = _size(obj, "width"), _size(obj, "height")
+        decision = obj.get("decision")
+        if decision not in DECISIONS:
+            raise ValueError(f"'decision' must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        if decision == "rejected":
+            if obj.get("final") is not None:
+                raise ValueError("a rejected suggestion has 'final': null")
+            final = None
+        else:
+            final = _box(obj, "final", width, height)
+        model = obj.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValueError("'model' must name the proposer that made the suggestion")
+        return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "suggested", width, height),
+                   final, decision, model, _ts(obj))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["suggested"] = list(self.suggested)
+        d["final"] = list(self.final) if self.final is not None else None
+        return d
+
+
+def _optional_str(obj: dict, key: str) -> str | None:
+    v = obj.get(key)
+    if v is not None and not isinstance(v, str):
+        raise ValueError(f"'{key}' must be a string when present")
+    return v
+
+
+def read_log(path: Path, record_type: type) -> tuple[list, list[BadLine]]:
+    """Every valid record of a log, and every unusable line with why; never raises on content."""
+    records, problems = [], []
+    for lineno, obj in read_jsonl(path):
+        if isinstance(obj, BadLine):
+            problems.append(obj)
+            continue
+        try:
+            records.append(record_type.from_json(obj))
+        except ValueError as exc:
+            problems.append(BadLine(path, lineno, str(exc)))
+    return records, problems
+
+
+def read_crops(logs_dir: Path) -> tuple[list[CropDecision], list[BadLine]]:
+    return read_log(logs_dir / TRAINING_LOG, CropDecision)
+
+
+def read_suggestions(logs_dir: Path) -> tuple[list[SuggestionDecision], list[BadLine]]:
+    return read_log(logs_dir / SUGGESTIONS_LOG, SuggestionDecision)
+
+
+def append_decision(logs_dir: Path, record: CropDecision | SuggestionDecision) -> None:
+    """Append one decision as one whole, flushed line to its log."""
+    name = TRAINING_LOG if isinstance(record, CropDecision) else SUGGESTIONS_LOG
+    append_jsonl(logs_dir / name, record.to_json())

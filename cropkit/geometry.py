@@ -1,0 +1,80 @@
+"""Boxes and crop metrics: pure functions, no I/O. A box is ``(x0, y0, x1, y1)`` in pixels, x1 > x0, y1 > y0."""
+
+from __future__ import annotations
+
+import math
+
+Box = tuple[float, float, float, float]
+
+
+def area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def bde(a: Box, b: Box, width: float, height: float) -> float:
+    """Boundary displacement error: mean absolute shift of the four edges, x over width and y over height."""
+    return (abs(a[0] - b[0]) / width + abs(a[2] - b[2]) / width
+            + abs(a[1] - b[1]) / height + abs(a[3] - b[3]) / height) / 4.0
+
+
+def is_valid_box(box: object, width: float, height: float) -> bool:
+    """Four finite numbers with 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height."""
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        return False
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+        return False
+    x0, y0, x1, y1 = box
+    return 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+
+
+def clamp_box(box: Box, width: float, height: float) -> Box:
+    """Move a box inside the image, shrinking it only if it is larger than the image."""
+    w, h = min(box[2] - box[0], width), min(box[3] - box[1], height)
+    x0 = min(max(box[0], 0.0), width - w)
+    y0 = min(max(box[1], 0.0), height - h)
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def parse_aspect(text: str | None) -> float | None:
+    """'4:5' or '1.25' to width/height; None, '' or 'free' to None."""
+    if text is None or text.strip().lower() in ("", "free", "none"):
+        return None
+    try:
+        if ":" in text:
+            w, h = (float(v) for v in text.split(":", 1))
+        else:
+            w, h = float(text), 1.0
+    except ValueError:
+        raise ValueError(f"aspect {text!r}: write it as W:H, for example 4:5 or 16:9") from None
+    if not (w > 0 and h > 0 and math.isfinite(w / h)):
+        raise ValueError(f"aspect {text!r}: both sides must be positive")
+    return w / h
+
+
+def fit_box_to_aspect(box: Box, aspect: float | None, width: float, height: float) -> Box:
+    """The box of the requested aspect (width/height) with the same centre and area, kept inside the image."""
+    if aspect is None:
+        return clamp_box(box, width, height)
+    a = max(area(box), 1e-9)
+    w, h = math.sqrt(a * aspect), math.sqrt(a / aspect)
+    scale = min(1.0, width / w, height / h)
+    w, h = w * scale, h * scale
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return clamp_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), width, height)
+
+
+def normalise(box: Box, width: float, height: float) -> Box:
+    return (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+
+
+def denormalise(box: Box, width: float, height: float) -> Box:
+    return (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
