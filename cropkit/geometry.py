@@ -78,3 +78,48 @@ def normalise(box: Box, width: float, height: float) -> Box:
 
 def denormalise(box: Box, width: float, height: float) -> Box:
     return (box[0] * width, box[1] * height, box[2] * width, box[3] * height)
+
+
+def largest_centred_box(aspect: float | None, width: float, height: float) -> Box:
+    """The full frame, or the largest box of the given aspect centred in it."""
+    if aspect is None:
+        return (0.0, 0.0, float(width), float(height))
+    w = min(width, height * aspect)
+    h = w / aspect
+    x0, y0 = (width - w) / 2, (height - h) / 2
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def candidate_boxes(width: float, height: float, aspect: float | None,
+                    scales: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5), steps: int = 7) -> list[Box]:
+    """Sliding windows of one aspect (or the image's own) at several scales, on a steps x steps grid of positions."""
+    full = largest_centred_box(aspect, width, height)
+    fw, fh = full[2] - full[0], full[3] - full[1]
+    out: list[Box] = []
+    for s in scales:
+        w, h = fw * s, fh * s
+        xs = [(width - w) * i / (steps - 1) for i in range(steps)] if width - w > 1e-9 else [0.0]
+        ys = [(height - h) * i / (steps - 1) for i in range(steps)] if height - h > 1e-9 else [0.0]
+        out.extend((x, y, x + w, y + h) for y in ys for x in xs)
+    return list(dict.fromkeys(out))
+
+
+STANDARD_ASPECTS = {"1:1": 1.0, "4:5": 0.8, "5:4": 1.25, "3:2": 1.5, "2:3": 2 / 3, "4:3": 4 / 3, "3:4": 0.75,
+                    "16:9": 16 / 9, "9:16": 9 / 16}
+
+
+def nearest_standard_aspect(box: Box) -> str:
+    """The standard aspect name closest (in log ratio) to a box's shape."""
+    r = (box[2] - box[0]) / (box[3] - box[1])
+    return min(STANDARD_ASPECTS, key=lambda name: abs(math.log(r / STANDARD_ASPECTS[name])))
+
+
+def top_k_distinct(scored: list[tuple[Box, float]], k: int, max_overlap: float = 0.7) -> list[tuple[Box, float]]:
+    """The k best-scoring boxes, skipping any that overlap an already chosen one by more than ``max_overlap`` IoU."""
+    chosen: list[tuple[Box, float]] = []
+    for box, score in sorted(scored, key=lambda bs: bs[1], reverse=True):
+        if all(iou(box, c) <= max_overlap for c, _ in chosen):
+            chosen.append((box, score))
+            if len(chosen) == k:
+                break
+    return chosen

@@ -1,0 +1,108 @@
+"""Baselines every proposer must beat, run through the same evaluation as the proposer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from cropkit.composition import Cues
+from cropkit.geometry import (
+    STANDARD_ASPECTS,
+    Box,
+    candidate_boxes,
+    denormalise,
+    fit_box_to_aspect,
+    largest_centred_box,
+    nearest_standard_aspect,
+    normalise,
+    top_k_distinct,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One crop the photographer made, with the size of its image."""
+
+    width: int
+    height: int
+    crop: Box
+
+
+def most_common_aspect(targets: list[Target]) -> float | None:
+    """The standard aspect (1:1, 4:5, 3:2, ...) the photographer crops to most often; None without data."""
+    if not targets:
+        return None
+    name, _ = Counter(nearest_standard_aspect(t.crop) for t in targets).most_common(1)[0]
+    return STANDARD_ASPECTS[name]
+
+
+class Baseline:
+    name = "baseline"
+
+    def fit(self, targets: list[Target]) -> None:
+        """Learn what the baseline needs from training crops (most learn nothing)."""
+
+    def propose(self, width: int, height: int, cues: Cues | None, aspect: float | None = None,
+                k: int = 1) -> list[tuple[Box, float]]:
+        raise NotImplementedError
+
+
+class FullFrame(Baseline):
+    """Propose no crop at all (the whole frame, or the largest centred box of a requested aspect)."""
+
+    name = "full-frame"
+
+    def propose(self, width, height, cues, aspect=None, k=1):
+        return [(largest_centred_box(aspect, width, height), 1.0)]
+
+
+class CentreCrop(Baseline):
+    """The largest centred crop at the photographer's most common aspect."""
+
+    name = "centre-crop"
+    aspect: float | None = None
+
+    def fit(self, targets):
+        self.aspect = most_common_aspect(targets)
+
+    def propose(self, width, height, cues, aspect=None, k=1):
+        return [(largest_centred_box(aspect or self.aspect, width, height), 1.0)]
+
+
+class MeanBox(Baseline):
+    """The mean of the training crops in normalised coordinates."""
+
+    name = "mean-box"
+    mean: Box = (0.0, 0.0, 1.0, 1.0)
+
+    def fit(self, targets):
+        if targets:
+            boxes = [normalise(t.crop, t.width, t.height) for t in targets]
+            self.mean = tuple(sum(b[i] for b in boxes) / len(boxes) for i in range(4))  # type: ignore[assignment]
+
+    def propose(self, width, height, cues, aspect=None, k=1):
+        return [(fit_box_to_aspect(denormalise(self.mean, width, height), aspect, width, height), 1.0)]
+
+
+class SaliencyCrop(Baseline):
+    """smartcrop-style: the window at the usual aspect that keeps the most saliency for its size and cuts
+    through the fewest edges."""
+
+    name = "saliency"
+    aspect: float | None = None
+
+    def fit(self, targets):
+        self.aspect = most_common_aspect(targets)
+
+    def propose(self, width, height, cues, aspect=None, k=1):
+        if cues is None:
+            raise ValueError("the saliency baseline needs composition cues")
+        scored = []
+        for box in candidate_boxes(width, height, aspect or self.aspect):
+            b = normalise(box, width, height)
+            area = (b[2] - b[0]) * (b[3] - b[1])
+            scored.append((box, cues.saliency_inside(b) - 0.5 * area - 0.05 * cues.border_edges(b)))
+        return top_k_distinct(scored, k)
+
+
+BASELINES = (FullFrame, CentreCrop, MeanBox, SaliencyCrop)

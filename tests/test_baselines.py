@@ -1,0 +1,69 @@
+"""Baselines and composition cues on generated pictures with a known subject."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw
+
+from cropkit.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
+from cropkit.composition import compute_cues
+from cropkit.geometry import candidate_boxes, iou, top_k_distinct
+
+
+def subject_picture(cx: float, cy: float, w: int = 400, h: int = 300) -> Image.Image:
+    img = Image.new("RGB", (w, h), (110, 120, 130))
+    d = ImageDraw.Draw(img)
+    r = 0.1 * min(w, h)
+    d.ellipse((cx * w - r, cy * h - r, cx * w + r, cy * h + r), fill=(240, 40, 30))
+    return img
+
+
+def test_saliency_finds_the_subject():
+    cues = compute_cues(subject_picture(0.8, 0.25))
+    assert cues.saliency.sum() == pytest.approx(1.0)
+    assert cues.saliency_inside((0.6, 0.0, 1.0, 0.5)) > 0.5  # the quadrant holding the subject: 1/5 of the frame
+    cx, cy = cues.saliency_centroid((0.5, 0.0, 1.0, 0.5))
+    assert cx > 0.5 and cy < 0.7
+
+
+def test_most_common_aspect_snaps_to_standard_ratios():
+    targets = [Target(400, 300, (0, 0, 160, 200)), Target(400, 300, (10, 10, 170, 211)),
+               Target(400, 300, (0, 0, 300, 300))]
+    assert most_common_aspect(targets) == pytest.approx(0.8)
+    assert most_common_aspect([]) is None
+
+
+def test_simple_baselines():
+    targets = [Target(400, 300, (100, 50, 300, 250)), Target(200, 100, (0, 0, 100, 50))]
+    assert FullFrame().propose(400, 300, None) == [((0.0, 0.0, 400.0, 300.0), 1.0)]
+    mean = MeanBox()
+    mean.fit(targets)  # normalised means: x0 (0.25 + 0) / 2, y0 (1/6 + 0) / 2, x1 (0.75 + 0.5) / 2, y1 (5/6 + 0.5) / 2
+    (box, _), = mean.propose(600, 600, None)
+    assert box == pytest.approx((75, 50, 375, 400))
+    centre = CentreCrop()
+    centre.fit([Target(400, 300, (0, 0, 240, 300))] * 2)  # 4:5
+    (box, _), = centre.propose(400, 300, None)
+    assert box == pytest.approx((80, 0, 320, 300))
+    (box, _), = centre.propose(400, 300, None, aspect=1.0)
+    assert box == pytest.approx((50, 0, 350, 300))
+
+
+def test_saliency_baseline_keeps_the_subject_and_ranks_distinct_boxes():
+    img = subject_picture(0.8, 0.3)
+    base = SaliencyCrop()
+    base.fit([Target(400, 300, (0, 0, 200, 200))])  # 1:1
+    ranked = base.propose(400, 300, compute_cues(img), k=3)
+    assert len(ranked) == 3 and ranked[0][1] >= ranked[1][1] >= ranked[2][1]
+    x0, y0, x1, y1 = ranked[0][0]
+    assert x0 <= 0.8 * 400 <= x1 and y0 <= 0.3 * 300 <= y1
+    assert (x1 - x0) == pytest.approx(y1 - y0)
+    assert all(iou(a, b) <= 0.7 for i, (a, _) in enumerate(ranked) for b, _ in ranked[i + 1:])
+
+
+def test_candidates_cover_the_frame_at_one_aspect():
+    boxes = candidate_boxes(400, 300, 0.8)
+    assert all(abs((b[2] - b[0]) / (b[3] - b[1]) - 0.8) < 1e-9 for b in boxes)
+    assert all(b[0] >= 0 and b[2] <= 400 + 1e-9 and b[1] >= 0 and b[3] <= 300 + 1e-9 for b in boxes)
+    assert min(b[0] for b in boxes) == 0 and max(b[2] for b in boxes) == pytest.approx(400)
+    assert top_k_distinct([((0, 0, 10, 10), 1.0), ((0, 0, 10, 9), 0.9), ((20, 20, 30, 30), 0.5)], 2) == [
+        ((0, 0, 10, 10), 1.0), ((20, 20, 30, 30), 0.5)]
