@@ -12,10 +12,18 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from cropkit.cache import CacheEntry, ProcessedCache
-from cropkit.encoder import UNTRAINED_WARNING, ClipEncoder, check_model_name, pick_device, resolve_weights
+from cropkit.encoder import (
+    RANDOM_INIT_SEED,
+    UNTRAINED_WARNING,
+    ClipEncoder,
+    check_model_name,
+    pick_device,
+    resolve_weights,
+)
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.prepare import Failed, Prepared, prepare_image
@@ -107,7 +115,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     weights = resolve_weights(opts.model, opts.pretrained)
     model_id = f"{opts.model}/{weights.weights_id}"
     if weights.untrained:
-        log(UNTRAINED_WARNING.format(seed=weights.weights_id.rsplit("seed", 1)[-1]))
+        log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
     store = FeatureStore(layout.embeddings, model_id)
     cache = ProcessedCache(layout.processed_files, model_id)
     summary = ExtractSummary(model_id, weights.untrained, bad_cache_lines=len(cache.bad_lines))
@@ -214,8 +222,6 @@ def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) 
 def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
                  store: FeatureStore, opts: ExtractOptions, summary: ExtractSummary) -> None:
     """Encode one batch, write each feature file, then its cache line (file first: a kill loses no line)."""
-    import numpy as np
-
     global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
     shapes = {"global": list(global_emb.shape[1:]), "grid": list(grid.shape[1:])}
     for i, p in enumerate(batch):
@@ -231,8 +237,6 @@ def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, ca
 
 
 def _write_sidecars(image: Path, global_emb, phash: str | None, summary: ExtractSummary) -> None:
-    import numpy as np
-
     wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16))}
     if phash:
         wanted[".phash"] = (phash + "\n").encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -71,14 +72,32 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> bool
 
 
 def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temp files left by a killed writer in ``folder`` (not recursive); returns how many."""
+    """Delete temp files left by a killed writer in ``folder`` (not recursive); returns how many.
+
+    A temp file whose writer (the pid in its name) is still running is another process's work in flight
+    and is left alone.
+    """
     removed = 0
     if folder.is_dir():
         for entry in os.scandir(folder):
-            if TMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-                removed += 1
+            if TMP_MARK in entry.name and entry.is_file(follow_symlinks=False) and not _writer_alive(entry.name):
+                with contextlib.suppress(FileNotFoundError):  # its writer may have just renamed it
+                    os.unlink(entry.path)
+                    removed += 1
     return removed
+
+
+def _writer_alive(temp_name: str) -> bool:
+    pid_text = temp_name.split(TMP_MARK, 1)[1].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,9 +158,17 @@ def test_non_ascii_name(tmp_path: Path):
 # --- remove_stale_temp_files ----------------------------------------------------------------------
 
 
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def test_remove_stale_temp_files(tmp_path: Path):
-    stale = [f".a.phash{TMP_MARK}123-abcd", f".store.jsonl{TMP_MARK}1-00", f"x{TMP_MARK}"]
-    keep = ["a.phash", "store.jsonl", "cropkit-tmp", ".hidden"]
+    dead = _dead_pid()
+    stale = [f".a.phash{TMP_MARK}{dead}-abcd", f".store.jsonl{TMP_MARK}{dead}-00", f"x{TMP_MARK}"]
+    in_flight = f".b.npy{TMP_MARK}{os.getpid()}-beef"  # a live writer's temp file is its work in progress
+    keep = ["a.phash", "store.jsonl", "cropkit-tmp", ".hidden", in_flight]
     for name in stale + keep:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / f"folder{TMP_MARK}1").mkdir()
