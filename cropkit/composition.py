@@ -12,15 +12,23 @@ from PIL import Image
 
 from cropkit.geometry import Box
 
-CUE_SIDE = 64
+CUE_SIDE = 32
+
+
+def _box_blur_axis(a: np.ndarray, radius: int, axis: int) -> np.ndarray:
+    n = 2 * radius + 1
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (radius + 1, radius)
+    c = np.cumsum(np.pad(a, pad, mode="edge"), axis=axis)
+    hi = np.take(c, range(n, c.shape[axis]), axis=axis)
+    lo = np.take(c, range(0, c.shape[axis] - n), axis=axis)
+    return (hi - lo) / n
 
 
 def _blur(a: np.ndarray, radius: int) -> np.ndarray:
-    """Separable box blur (applied twice, close to a Gaussian) with edge padding."""
-    k = np.ones(2 * radius + 1) / (2 * radius + 1)
+    """Separable box blur, applied twice (close to a Gaussian), with edge padding."""
     for _ in range(2):
-        a = np.apply_along_axis(lambda r: np.convolve(np.pad(r, radius, mode="edge"), k, "valid"), 0, a)
-        a = np.apply_along_axis(lambda r: np.convolve(np.pad(r, radius, mode="edge"), k, "valid"), 1, a)
+        a = _box_blur_axis(_box_blur_axis(a, radius, 0), radius, 1)
     return a
 
 
@@ -49,6 +57,17 @@ class Cues:
 
     saliency: np.ndarray
     edges: np.ndarray
+
+    def to_array(self) -> np.ndarray:
+        """(2, side, side) float16: saliency then edges, for a cue file."""
+        return np.stack([self.saliency, self.edges]).astype(np.float16)
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray) -> Cues:
+        if arr.ndim != 3 or arr.shape[0] != 2 or arr.shape[1] != arr.shape[2] or not np.isfinite(arr).all():
+            raise ValueError(f"cue array of shape {arr.shape} is not (2, side, side)")
+        sal = arr[0].astype(np.float64)
+        return cls(sal / max(sal.sum(), 1e-12), arr[1].astype(np.float64))
 
     def saliency_inside(self, box_norm: Box) -> float:
         """Share of the saliency mass inside a normalised box."""
@@ -81,5 +100,9 @@ def _patch(a: np.ndarray, box_norm: Box) -> np.ndarray:
 
 def compute_cues(img: Image.Image) -> Cues:
     """Cues of a decoded image (any size; the whole frame is squashed to the cue grid)."""
-    gray = np.asarray(img.convert("L").resize((CUE_SIDE, CUE_SIDE), Image.Resampling.BILINEAR), np.float64) / 255.0
-    return Cues(spectral_residual_saliency(gray), edge_energy(gray))
+    small = img.convert("L").resize((2 * CUE_SIDE, 2 * CUE_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    gray = np.asarray(small, np.float64) / 255.0
+    sal = spectral_residual_saliency(gray)
+    sal = sal.reshape(CUE_SIDE, 2, CUE_SIDE, 2).sum(axis=(1, 3))
+    edges = edge_energy(gray).reshape(CUE_SIDE, 2, CUE_SIDE, 2).mean(axis=(1, 3))
+    return Cues(sal, edges)

@@ -29,7 +29,7 @@ from cropkit.layout import Layout
 from cropkit.prepare import Failed, Prepared, prepare_image
 from cropkit.scan import Found, Skipped, find_images
 from cropkit.sidecars import write_sidecar
-from cropkit.store import FeatureStore, npy_bytes, pack_features
+from cropkit.store import FeatureStore, NpyStore, npy_bytes, pack_features
 
 
 @dataclass
@@ -102,6 +102,14 @@ def _by_reason(counts: Counter) -> str:
     return ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items()))
 
 
+@dataclass(frozen=True)
+class Stores:
+    """Where one run writes: the model's feature files and the model-free cue files."""
+
+    features: FeatureStore
+    cues: NpyStore
+
+
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
@@ -116,14 +124,15 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     model_id = f"{opts.model}/{weights.weights_id}"
     if weights.untrained:
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
-    store = FeatureStore(layout.embeddings, model_id)
+    stores = Stores(FeatureStore(layout.embeddings, model_id), NpyStore(layout.cues))
     cache = ProcessedCache(layout.processed_files, model_id)
     summary = ExtractSummary(model_id, weights.untrained, bad_cache_lines=len(cache.bad_lines))
-    summary.outputs = {"features": str(store.folder), "cache": str(layout.processed_files)}
-    for folder in (store.folder, layout.cache):
+    summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.folder),
+                       "cache": str(layout.processed_files)}
+    for folder in (stores.features.folder, stores.cues.folder, layout.cache):
         remove_stale_temp_files(folder)
 
-    todo = _plan(layout, cache, store, opts, summary)
+    todo = _plan(layout, cache, stores, opts, summary)
     if opts.max_images is not None and len(todo) > opts.max_images:
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
@@ -132,15 +141,16 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         log(f"encoding {len(todo)} images with {model_id} on {encoder.device} "
             f"({encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d)")
         encode_start = time.perf_counter()
-        _encode_all(todo, encoder, layout, cache, store, opts, summary)
+        _encode_all(todo, encoder, layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _plan(layout: Layout, cache: ProcessedCache, store: FeatureStore, opts: ExtractOptions,
+def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOptions,
           summary: ExtractSummary) -> list[Found]:
     """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
+    store = stores.features
     todo: list[Found] = []
     for item in find_images(layout.images):
         rel = layout.relative_name(item.path)
@@ -153,7 +163,7 @@ def _plan(layout: Layout, cache: ProcessedCache, store: FeatureStore, opts: Extr
             continue
         entry = None if opts.force else cache.get(rel)
         if entry is not None and entry.matches(item.size, item.mtime_ns):
-            if entry.ok and store.has(entry.hash):
+            if entry.ok and store.has(entry.hash) and stores.cues.has(entry.hash):
                 summary.cached += 1
                 if opts.sidecars:
                     _write_sidecars(item.path, store.load(entry.hash).global_emb, entry.phash, summary)
@@ -166,13 +176,13 @@ def _plan(layout: Layout, cache: ProcessedCache, store: FeatureStore, opts: Extr
 
 
 def _encode_all(todo: list[Found], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
-                store: FeatureStore, opts: ExtractOptions, summary: ExtractSummary) -> None:
+                stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
     workers = default_workers() if opts.workers < 0 else opts.workers
     bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
     batch: list[Prepared] = []
 
     def flush() -> None:
-        _store_batch(batch, encoder, layout, cache, store, opts, summary)
+        _store_batch(batch, encoder, layout, cache, stores, opts, summary)
         bar.update(len(batch))
         batch.clear()
 
@@ -181,7 +191,7 @@ def _encode_all(todo: list[Found], encoder: ClipEncoder, layout: Layout, cache: 
             if isinstance(result, Failed):
                 summary.failed[result.kind] += 1
                 cache.append(CacheEntry(layout.relative_name(result.path), result.size, result.mtime_ns,
-                                        store.model_id, "failed", error={"kind": result.kind,
+                                        stores.features.model_id, "failed", error={"kind": result.kind,
                                                                          "message": result.message}))
                 bar.update(1)
                 continue
@@ -220,15 +230,18 @@ def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) 
 
 
 def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
-                 store: FeatureStore, opts: ExtractOptions, summary: ExtractSummary) -> None:
+                 stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
     """Encode one batch, write each feature file, then its cache line (file first: a kill loses no line)."""
     global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
     shapes = {"global": list(global_emb.shape[1:]), "grid": list(grid.shape[1:])}
+    store = stores.features
     for i, p in enumerate(batch):
         if store.has(p.hash) and not opts.force:
             summary.deduplicated += 1
         else:
             store.write(p.hash, pack_features(global_emb[i], grid[i]))
+        if opts.force or not stores.cues.has(p.hash):
+            stores.cues.write(p.hash, p.cues)
         if opts.sidecars:
             _write_sidecars(p.path, global_emb[i], p.phash, summary)
         cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, store.model_id, "ok",

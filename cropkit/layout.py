@@ -30,6 +30,11 @@ class Layout:
         return self.ai_data / "embeddings"
 
     @property
+    def cues(self) -> Path:
+        """Composition cues (saliency and edges), which do not depend on the CLIP model."""
+        return self.ai_data / "cues" / "v1"
+
+    @property
     def models(self) -> Path:
         return self.ai_data / "models"
 

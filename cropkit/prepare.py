@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cropkit.composition import compute_cues
 from cropkit.decode import DecodeError, decode_oriented_rgb, squash_to_square
 from cropkit.fileio import NotRegularFile, read_source_bytes
 from cropkit.phash import phash64
@@ -30,6 +31,7 @@ class Prepared:
     width: int
     height: int
     pixels: np.ndarray  # (S, S, 3) uint8, the whole frame squashed
+    cues: np.ndarray  # (2, C, C) float16 saliency and edges, see cropkit.composition
 
 
 @dataclass
@@ -58,9 +60,10 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
         img, (width, height) = decode_oriented_rgb(data, input_size)
         pixels = squash_to_square(img, input_size)
         phash = phash64(img)
+        cues = compute_cues(img).to_array()
     except DecodeError as exc:
         return Failed(path, size, mtime_ns, exc.kind, str(exc))
     except Exception as exc:  # never let one hostile file stop the run
         return Failed(path, size, mtime_ns, "decode-error", f"{type(exc).__name__}: {exc}")
     digest = hashlib.sha256(data).hexdigest()
-    return Prepared(path, size, mtime_ns, digest, phash, width, height, pixels)
+    return Prepared(path, size, mtime_ns, digest, phash, width, height, pixels, cues)

@@ -41,12 +41,11 @@ class Features:
     grid: np.ndarray  # (G, G, D)
 
 
-class FeatureStore:
-    """The folder of feature files of one model, named by the content hash of each image."""
+class NpyStore:
+    """A folder of .npy arrays named by the content hash of the image they describe."""
 
-    def __init__(self, embeddings_dir: Path, model_id: str):
-        self.model_id = model_id
-        self.folder = embeddings_dir / model_key(model_id)
+    def __init__(self, folder: Path):
+        self.folder = folder
 
     def path_for(self, content_hash: str) -> Path:
         return self.folder / f"{content_hash}.npy"
@@ -54,20 +53,33 @@ class FeatureStore:
     def has(self, content_hash: str) -> bool:
         return self.path_for(content_hash).is_file()
 
-    def write(self, content_hash: str, packed: np.ndarray) -> Path:
+    def write(self, content_hash: str, array: np.ndarray) -> Path:
         path = self.path_for(content_hash)
-        atomic_write_bytes(path, npy_bytes(packed))
+        atomic_write_bytes(path, npy_bytes(array))
         return path
+
+    def load_array(self, content_hash: str) -> np.ndarray:
+        """Read one array; raises ValueError (saying what to do) when the file is corrupt or missing."""
+        path = self.path_for(content_hash)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"unreadable {path}: {exc}; delete it and rerun cropkit extract") from None
+
+
+class FeatureStore(NpyStore):
+    """The feature files of one model: features of two models never share a folder."""
+
+    def __init__(self, embeddings_dir: Path, model_id: str):
+        super().__init__(embeddings_dir / model_key(model_id))
+        self.model_id = model_id
 
     def load(self, content_hash: str) -> Features:
         """Read one feature file; raises ValueError when it is corrupt or not this store's shape."""
-        path = self.path_for(content_hash)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"corrupt feature file {path}: {exc}; delete it and rerun cropkit extract") from None
+        arr = self.load_array(content_hash)
         rows = arr.shape[0] - 1 if arr.ndim == 2 else -1
-        side = int(round(rows**0.5)) if rows > 0 else 0
+        side = round(rows**0.5) if rows > 0 else 0
         if arr.ndim != 2 or side * side != rows or not np.isfinite(arr).all():
+            path = self.path_for(content_hash)
             raise ValueError(f"corrupt feature file {path}: shape {arr.shape}; delete it and rerun cropkit extract")
         return Features(arr[0].astype(np.float32), arr[1:].astype(np.float32).reshape(side, side, -1))

@@ -15,10 +15,11 @@ from PIL import Image
 
 import cropkit.prepare
 from cropkit.cli import main
+from cropkit.composition import Cues
 from cropkit.encoder import FEATURE_BUDGET_BYTES
 from cropkit.extract import ExtractOptions, run_extract
 from cropkit.fileio import read_jsonl
-from cropkit.store import FeatureStore
+from cropkit.store import FeatureStore, NpyStore
 from tests.conftest import TINY, tiny_args
 from tests.libgen import make_library, save_photo, snapshot
 
@@ -69,6 +70,8 @@ def test_extract_writes_features_and_one_cache_line_per_image(root: Path, capsys
         assert feats.global_emb.shape == (32,) and feats.grid.shape == (4, 4, 32)
         assert abs(np.linalg.norm(feats.global_emb) - 1) < 1e-2
         assert store.path_for(e["hash"]).stat().st_size <= FEATURE_BUDGET_BYTES
+        cues = Cues.from_array(NpyStore(root / "data/ai_data/cues/v1").load_array(e["hash"]))
+        assert cues.saliency.shape == (32, 32) and abs(cues.saliency.sum() - 1) < 1e-6
     new_files = [p for p in root.rglob("*") if p.is_file() and "training_data" not in p.parts]
     assert new_files and all(p.is_relative_to(root / "data/ai_data") for p in new_files)
 
