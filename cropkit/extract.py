@@ -27,7 +27,7 @@ from cropkit.encoder import (
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.prepare import Failed, Prepared, prepare_image
-from cropkit.scan import Found, Skipped, find_images
+from cropkit.scan import Found, Skipped, find_images, stat_image
 from cropkit.sidecars import write_sidecar
 from cropkit.store import FeatureStore, NpyStore, npy_bytes, pack_features
 
@@ -48,6 +48,7 @@ class ExtractOptions:
     retry_failed: bool = False
     sidecars: bool = False
     progress: bool = True
+    paths: list[Path] | None = None  # just these files instead of scanning the library
 
 
 @dataclass
@@ -118,7 +119,8 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     """Extract features for every image of the library that the cache does not already hold."""
     started = time.perf_counter()
     layout = Layout.from_args(opts.root, opts.images)
-    layout.require_images()
+    if opts.paths is None:
+        layout.require_images()
     check_model_name(opts.model)
     weights = resolve_weights(opts.model, opts.pretrained)
     model_id = f"{opts.model}/{weights.weights_id}"
@@ -152,7 +154,8 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
     """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
     store = stores.features
     todo: list[Found] = []
-    for item in find_images(layout.images):
+    found = find_images(layout.images) if opts.paths is None else (stat_image(Path(p)) for p in opts.paths)
+    for item in found:
         rel = layout.relative_name(item.path)
         if isinstance(item, Skipped):
             summary.failed[item.kind] += 1

@@ -74,6 +74,21 @@ def _walk(folder: Path, ancestors: set[tuple[int, int]]):
         yield from _walk(Path(entry.path), ancestors | {key})
 
 
+def stat_image(path: Path) -> Found | Skipped:
+    """Check one named file the way the walk checks each entry, without opening it."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return Skipped(path, "symlink-loop", "the link points to itself")
+        if path.is_symlink():
+            return Skipped(path, "broken-link", f"the link's target is missing: {os.readlink(path)}")
+        return Skipped(path, "unreadable", exc.strerror or str(exc))
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(path, "not-a-file", "not a regular file (a pipe, socket, device or folder)")
+    return Found(path, st.st_size, st.st_mtime_ns)
+
+
 def find_images(folder: Path) -> Iterator[Found | Skipped]:
     """Yield each image below ``folder`` (any letter case of jpg/jpeg/png/webp/tif/tiff) or why it was skipped."""
     for entry, skipped in walk_files(folder):
@@ -82,18 +97,4 @@ def find_images(folder: Path) -> Iterator[Found | Skipped]:
             continue
         if not is_image_name(entry.name):
             continue
-        path = Path(entry.path)
-        try:
-            st = entry.stat(follow_symlinks=True)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                yield Skipped(path, "symlink-loop", "the link points to itself")
-            elif entry.is_symlink():
-                yield Skipped(path, "broken-link", f"the link's target is missing: {os.readlink(path)}")
-            else:
-                yield Skipped(path, "unreadable", str(exc))
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            yield Skipped(path, "not-a-file", "not a regular file (a pipe, socket or device)")
-            continue
-        yield Found(path, st.st_size, st.st_mtime_ns)
+        yield stat_image(Path(entry.path))

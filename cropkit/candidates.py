@@ -1,0 +1,147 @@
+"""Candidate crops and the features the proposer scores them by: geometry, composition cues and CLIP grid.
+
+Everything is vectorised over candidates and uses normalised coordinates (0..1 of the upright frame).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from cropkit.composition import Cues
+from cropkit.geometry import candidate_boxes, normalise
+from cropkit.store import Features
+
+SCALES = (1.0, 0.92, 0.84, 0.76, 0.68, 0.6, 0.52, 0.44)
+STEPS = 9
+THIRDS = np.array([1 / 3, 2 / 3])
+
+
+def candidate_set(width: int, height: int, aspects: list[float | None]) -> np.ndarray:
+    """(C, 4) normalised candidate boxes over every aspect in ``aspects`` (None: the image's own)."""
+    return _candidate_set(width, height, tuple(dict.fromkeys(aspects)))
+
+
+@lru_cache(maxsize=256)
+def _candidate_set(width: int, height: int, aspects: tuple[float | None, ...]) -> np.ndarray:
+    boxes = []
+    for aspect in aspects:
+        boxes += [normalise(b, width, height) for b in candidate_boxes(width, height, aspect, SCALES, STEPS)]
+    out = np.unique(np.round(np.array(boxes, dtype=np.float64), 6), axis=0)
+    out.flags.writeable = False  # shared between callers through the cache
+    return out
+
+
+def _integral(a: np.ndarray) -> np.ndarray:
+    """Summed-area table with a zero row and column in front; works on (H, W) or (H, W, K)."""
+    out = np.zeros((a.shape[0] + 1, a.shape[1] + 1) + a.shape[2:], dtype=np.float64)
+    out[1:, 1:] = a.cumsum(0).cumsum(1)
+    return out
+
+
+def _corner(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear read of a summed-area table at fractional normalised positions."""
+    n = table.shape[0] - 1
+    u, v = np.clip(x * n, 0, n), np.clip(y * n, 0, n)
+    u0, v0 = np.minimum(u.astype(int), n - 1), np.minimum(v.astype(int), n - 1)
+    fu, fv = u - u0, v - v0
+    if table.ndim == 3:
+        fu, fv = fu[:, None], fv[:, None]
+    return ((1 - fu) * (1 - fv) * table[v0, u0] + fu * (1 - fv) * table[v0, u0 + 1]
+            + (1 - fu) * fv * table[v0 + 1, u0] + fu * fv * table[v0 + 1, u0 + 1])
+
+
+def box_sums(table: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Sum of the underlying map inside each normalised box (fractional cells counted in part)."""
+    x0, y0, x1, y1 = boxes.T
+    return _corner(table, x1, y1) - _corner(table, x0, y1) - _corner(table, x1, y0) + _corner(table, x0, y0)
+
+
+class ImageContext:
+    """Per-image tables reused by every candidate: saliency moments, edges and the CLIP grid."""
+
+    def __init__(self, width: int, height: int, cues: Cues, features: Features):
+        self.aspect = width / height
+        s = cues.saliency
+        n = s.shape[0]
+        centres = (np.arange(n) + 0.5) / n
+        self.sal = _integral(s)
+        self.sal_x = _integral(s * centres[None, :])
+        self.sal_y = _integral(s * centres[:, None])
+        self.edges = _integral(cues.edges / n / n)
+        peak = np.unravel_index(np.argmax(_smooth3(s)), s.shape)
+        self.peak = ((peak[1] + 0.5) / n, (peak[0] + 0.5) / n)
+        self.centroid = (float((s * centres[None, :]).sum()), float((s * centres[:, None]).sum()))
+        proj = _projection(features.grid.shape[-1])  # cosines survive a random projection (Johnson-Lindenstrauss)
+        g = features.grid @ proj
+        self.grid = _integral(g / g.shape[0] / g.shape[1])
+        self.global_emb = features.global_emb @ proj
+
+
+@lru_cache(maxsize=4)
+def _projection(dim: int, out: int = 48) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((dim, out)) / np.sqrt(out)).astype(np.float64)
+
+
+def _smooth3(a: np.ndarray) -> np.ndarray:
+    p = np.pad(a, 1, mode="edge")
+    return sum(p[i:i + a.shape[0], j:j + a.shape[1]] for i in range(3) for j in range(3))
+
+
+FEATURE_NAMES = (
+    "x0", "y0", "x1", "y1", "cx", "cy", "w", "h", "log_aspect", "log_area", "log_image_aspect",
+    "sal_in", "sal_density", "sal_cx", "sal_cy", "thirds_dx", "thirds_dy", "centre_dx", "centre_dy",
+    "peak_dx", "peak_dy", "centroid_dx", "centroid_dy", "peak_in", "edges_border", "edges_in",
+    "clip_in_global", "clip_in_out",
+)
+
+
+def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
+    """(C, len(FEATURE_NAMES)) float32 features of normalised candidate boxes in one image."""
+    x0, y0, x1, y1 = boxes.T
+    w, h = x1 - x0, y1 - y0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    area = w * h
+    sal_in = box_sums(ctx.sal, boxes)
+    safe = np.maximum(sal_in, 1e-9)
+    sx = (box_sums(ctx.sal_x, boxes) / safe - x0) / w
+    sy = (box_sums(ctx.sal_y, boxes) / safe - y0) / h
+    inset = np.stack([x0 + 0.08 * w, y0 + 0.08 * h, x1 - 0.08 * w, y1 - 0.08 * h], axis=1)
+    e_box, e_inset = box_sums(ctx.edges, boxes), box_sums(ctx.edges, inset)
+    band = np.maximum(area - (0.84 * w) * (0.84 * h), 1e-9)
+    px, py = ctx.peak
+    gx, gy = ctx.centroid
+    inside = box_sums(ctx.grid, boxes) / np.maximum(area, 1e-9)[:, None]
+    outside = (ctx.grid[-1, -1][None, :] - inside * area[:, None]) / np.maximum(1 - area, 1e-3)[:, None]
+    cos_global = _cos(inside, ctx.global_emb[None, :])
+    cos_out = np.where(area > 0.97, 1.0, _cos(inside, outside))
+    cols = [
+        x0, y0, x1, y1, cx, cy, w, h, np.log(w / h * ctx.aspect), np.log(area),
+        np.full_like(w, np.log(ctx.aspect)),
+        sal_in, sal_in / area, sx, sy,
+        np.minimum(*np.abs(sx[None, :] - THIRDS[:, None])), np.minimum(*np.abs(sy[None, :] - THIRDS[:, None])),
+        np.abs(sx - 0.5), np.abs(sy - 0.5),
+        (px - cx) / w, (py - cy) / h, (gx - cx) / w, (gy - cy) / h,
+        ((x0 <= px) & (px <= x1) & (y0 <= py) & (py <= y1)).astype(np.float64),
+        (e_box - e_inset) / band, e_box / area,
+        cos_global, cos_out,
+    ]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-9)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of two arrays of boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)

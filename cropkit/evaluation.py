@@ -1,0 +1,51 @@
+"""Run the proposer and every baseline through one evaluation on held-out images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cropkit.baselines import BASELINES, Baseline
+from cropkit.geometry import Box, denormalise, iou
+from cropkit.learning import Example, ImageData
+from cropkit.metrics import score_proposals
+from cropkit.proposer import CropProposer
+
+Method = Callable[[Example, ImageData], list[Box]]
+TOP_K = 3
+
+
+def proposer_method(proposer: CropProposer, k: int = TOP_K) -> Method:
+    def run(e: Example, d: ImageData) -> list[Box]:
+        return [b for b, _ in proposer.propose(e.width, e.height, d.cues, d.features, k=k)]
+    return run
+
+
+def baseline_method(baseline: Baseline, k: int = TOP_K) -> Method:
+    def run(e: Example, d: ImageData) -> list[Box]:
+        return [b for b, _ in baseline.propose(e.width, e.height, d.cues, k=k)]
+    return run
+
+
+def fitted_baselines(train: list[Example]) -> dict[str, Method]:
+    """Each baseline, fitted on the training crops."""
+    targets = [t for e in train for t in e.targets()]
+    out = {}
+    for cls in BASELINES:
+        b = cls()
+        b.fit(targets)
+        out[b.name] = baseline_method(b)
+    return out
+
+
+def evaluate_methods(methods: dict[str, Method], test: list[Example], data: dict[str, ImageData]) -> dict:
+    """Scores per method on the images with at least one positive crop, plus each image's top-1 IoU."""
+    scored = [e for e in test if e.positives and e.image in data]
+    truths = [[denormalise(b, e.width, e.height) for b in e.positives] for e in scored]
+    sizes = [(e.width, e.height) for e in scored]
+    report = {}
+    for name, method in methods.items():
+        proposals = [method(e, data[e.image]) for e in scored]
+        scores = score_proposals(proposals, truths, sizes).to_json()
+        scores["ious"] = [max(iou(p[0], t) for t in ts) for p, ts in zip(proposals, truths)]
+        report[name] = scores
+    return report

@@ -1,0 +1,186 @@
+"""From logged decisions to training examples and a fitted proposer network.
+
+How each decision teaches: a plain crop and an approved suggestion are positives; a modified suggestion
+teaches its final box as a positive and its suggested box as a negative (it was worse); a rejected
+suggestion's box is a negative (it was wrong). Positives pull probability onto candidates that overlap
+them and teach refinements towards them; negatives push probability away from candidates that overlap them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from cropkit.baselines import Target
+from cropkit.candidates import ImageContext, candidate_features, candidate_set, iou_matrix
+from cropkit.composition import Cues
+from cropkit.decisions import CropDecision, SuggestionDecision
+from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, nearest_standard_aspect, normalise
+from cropkit.proposer import ProposerNet
+from cropkit.store import Features
+
+CANDIDATES_PER_IMAGE = 96
+TEMPERATURE = 0.08
+
+
+@dataclass
+class Example:
+    """Everything the logs say about one image, in normalised coordinates."""
+
+    image: str
+    width: int
+    height: int
+    positives: list[Box] = field(default_factory=list)
+    negatives: list[Box] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        return [Target(self.width, self.height, denormalise(b, self.width, self.height)) for b in self.positives]
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """The stored features and cues of one image."""
+
+    features: Features
+    cues: Cues
+
+
+def examples_from_decisions(crops: list[CropDecision], suggestions: list[SuggestionDecision]) -> dict[str, Example]:
+    """Group decisions by image (later size wins when an image was re-exported) into examples."""
+    examples: dict[str, Example] = {}
+
+    def ex(d) -> Example:
+        e = examples.get(d.image)
+        if e is None or (e.width, e.height) != (d.width, d.height):
+            e = examples[d.image] = Example(d.image, d.width, d.height)
+        return e
+
+    for c in crops:
+        ex(c).positives.append(normalise(c.crop, c.width, c.height))
+    for s in suggestions:
+        e = ex(s)
+        if s.decision == "approved":
+            e.positives.append(normalise(s.final or s.suggested, s.width, s.height))
+        elif s.decision == "modified":
+            e.positives.append(normalise(s.final, s.width, s.height))
+            e.negatives.append(normalise(s.suggested, s.width, s.height))
+        else:
+            e.negatives.append(normalise(s.suggested, s.width, s.height))
+    return examples
+
+
+def fingerprint(crops: list[CropDecision], suggestions: list[SuggestionDecision]) -> str:
+    """SHA-256 over the decisions used, independent of their order in the logs."""
+    lines = sorted(json.dumps(r.to_json(), sort_keys=True) for r in [*crops, *suggestions])
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def preferred_aspects(examples: list[Example], min_share: float = 0.15, most: int = 3) -> list[float]:
+    """The standard aspects the photographer uses for at least ``min_share`` of crops (by frequency)."""
+    names = [nearest_standard_aspect(denormalise(b, e.width, e.height)) for e in examples for b in e.positives]
+    if not names:
+        return []
+    counts = {n: names.count(n) / len(names) for n in set(names)}
+    ranked = sorted(counts, key=counts.get, reverse=True)
+    return [STANDARD_ASPECTS[n] for n in ranked[:most] if counts[n] >= min_share] or [STANDARD_ASPECTS[ranked[0]]]
+
+
+def split_by_image(images: list[str], holdout: float) -> tuple[list[str], list[str]]:
+    """Deterministic split by image name (never by line): the same image always lands on the same side."""
+    def bucket(name: str) -> float:
+        return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    test = [i for i in images if bucket(i) < holdout]
+    train = [i for i in images if bucket(i) >= holdout]
+    if not train and test:  # tiny logs: keep at least one image to learn from
+        train, test = test[:1], test[1:]
+    return train, test
+
+
+@dataclass
+class TrainingArrays:
+    feats: torch.Tensor  # (N, M, F)
+    emb: torch.Tensor  # (N, D)
+    target: torch.Tensor  # (N, M) distribution to match
+    negative: torch.Tensor  # (N, M) 1 where a candidate overlaps a rejected or replaced box
+    deltas: torch.Tensor  # (N, M, 4) refinement towards the best-matching positive
+    regress: torch.Tensor  # (N, M) 1 where that refinement is taught
+
+
+def training_arrays(examples: list[Example], data: dict[str, ImageData], aspects: list[float],
+                    seed: int = 0) -> TrainingArrays:
+    """Sample candidates per image and compute their features and targets."""
+    rng = np.random.default_rng(seed)
+    m = CANDIDATES_PER_IMAGE
+    rows = []
+    for e in examples:
+        d = data[e.image]
+        own = [STANDARD_ASPECTS[nearest_standard_aspect(denormalise(b, e.width, e.height))] for b in e.positives]
+        boxes = candidate_set(e.width, e.height, [*aspects, *own])
+        pos = np.array(e.positives, dtype=np.float64).reshape(-1, 4)
+        neg = np.array(e.negatives, dtype=np.float64).reshape(-1, 4)
+        iou_pos_all = iou_matrix(boxes, pos)
+        iou_pos = iou_pos_all.max(axis=1) if len(pos) else np.zeros(len(boxes))
+        iou_neg = iou_matrix(boxes, neg).max(axis=1) if len(neg) else np.zeros(len(boxes))
+        chosen = list(np.argsort(-iou_pos)[: m // 4]) if len(pos) else []
+        chosen += [i for i in np.argsort(-iou_neg)[: m // 8] if len(neg) and i not in chosen]
+        rest = np.setdiff1d(np.arange(len(boxes)), chosen)
+        chosen += list(rng.choice(rest, size=min(m - len(chosen), len(rest)), replace=False))
+        idx = np.array(chosen[:m])
+        if len(idx) < m:
+            idx = np.concatenate([idx, rng.choice(idx, m - len(idx))])
+        cand = boxes[idx]
+        if len(pos):
+            target = np.exp((iou_pos[idx] - iou_pos[idx].max()) / TEMPERATURE)
+            best = pos[iou_pos_all[idx].argmax(axis=1)]
+        else:
+            target = (iou_neg[idx] < 0.3).astype(np.float64) + 1e-6
+            best = cand
+        wh = np.concatenate([cand[:, 2:] - cand[:, :2]] * 2, axis=1)
+        rows.append((
+            candidate_features(ImageContext(e.width, e.height, d.cues, d.features), cand),
+            d.features.global_emb,
+            target / target.sum(),
+            (iou_neg[idx] > 0.6).astype(np.float32),
+            (best - cand) / wh,
+            (iou_pos[idx] > 0.4).astype(np.float32),
+        ))
+    cols = list(zip(*rows))
+    return TrainingArrays(*(torch.from_numpy(np.stack(c).astype(np.float32)) for c in cols))
+
+
+def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = 32, seed: int = 0,
+                progress=None) -> ProposerNet:
+    """Train a fresh network on the arrays: match the target distribution, avoid negatives, learn refinements."""
+    torch.manual_seed(seed)
+    n, _, nf = arrays.feats.shape
+    net = ProposerNet(nf, arrays.emb.shape[1])
+    flat = arrays.feats.reshape(-1, nf)
+    net.mean.copy_(flat.mean(0))
+    net.std.copy_(flat.std(0).clamp_min(1e-4))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(steps):
+        i = torch.randint(0, n, (min(batch, n),), generator=gen)
+        scores, deltas = net(arrays.feats[i], arrays.emb[i])
+        logp = F.log_softmax(scores, dim=1)
+        ce = -(arrays.target[i] * logp).sum(1).mean()
+        avoid = (logp.exp() * arrays.negative[i]).sum(1).mean()
+        mask = arrays.regress[i].bool()
+        reg = F.smooth_l1_loss(deltas[mask], arrays.deltas[i][mask].clamp(-0.25, 0.25), beta=0.02) \
+            if mask.any() else scores.sum() * 0
+        loss = ce + avoid + 4.0 * reg
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress.update(1)
+    return net.eval()

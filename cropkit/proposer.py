@@ -1,0 +1,158 @@
+"""The crop proposer: a small network that scores candidate crops and refines the best ones.
+
+Saved as ``crop_proposer_vN.pth``: plain tensors and metadata only, loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cropkit.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
+from cropkit.composition import Cues
+from cropkit.errors import CropkitError
+from cropkit.fileio import atomic_write_bytes
+from cropkit.geometry import Box, denormalise, fit_box_to_aspect, top_k_distinct
+from cropkit.store import Features
+
+FORMAT = "cropkit-crop-proposer"
+DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size
+MAX_BYTES = 10 * 1024 * 1024
+_VERSION_RE = re.compile(r"^crop_proposer_v(\d+)\.pth$")
+
+
+class ProposerNet(nn.Module):
+    """Scores (and refines) every candidate of an image from its features and the image's CLIP embedding."""
+
+    def __init__(self, n_features: int, emb_dim: int, hidden: int = 96, emb_out: int = 8):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.emb = nn.Linear(emb_dim, emb_out)
+        self.body = nn.Sequential(
+            nn.Linear(n_features + emb_out, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU())
+        self.head = nn.Linear(hidden, 5)
+
+    def forward(self, feats: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, C, F), emb (B, D) -> scores (B, C) and box deltas (B, C, 4) in candidate-size units."""
+        x = (feats - self.mean) / self.std
+        e = self.emb(emb)[:, None, :].expand(-1, feats.shape[1], -1)
+        out = self.head(self.body(torch.cat([x, e], dim=-1)))
+        return out[..., 0], torch.tanh(out[..., 1:]) * DELTA_SCALE
+
+
+def refine(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """Apply deltas (in units of each box's width and height) and keep boxes inside the frame and non-empty."""
+    wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    out = np.clip(boxes + deltas * wh, 0.0, 1.0)
+    out[:, 2] = np.maximum(out[:, 2], out[:, 0] + 1e-3)
+    out[:, 3] = np.maximum(out[:, 3], out[:, 1] + 1e-3)
+    return np.clip(out, 0.0, 1.0)
+
+
+@dataclass
+class CropProposer:
+    """A trained proposer with the metadata needed to check and explain it."""
+
+    net: ProposerNet
+    meta: dict
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", "crop_proposer")
+
+    @property
+    def feature_model(self) -> str:
+        return self.meta["feature_model"]
+
+    def default_aspects(self) -> list[float | None]:
+        aspects = [a if a > 0 else None for a in self.meta.get("aspects", [])]
+        return aspects or [None]
+
+    @torch.inference_mode()
+    def propose(self, width: int, height: int, cues: Cues, features: Features, aspect: float | None = None,
+                k: int = 3) -> list[tuple[Box, float]]:
+        """Up to ``k`` ranked crops in pixels with scores (the probability the model gives each)."""
+        aspects = [aspect] if aspect else self.default_aspects()
+        boxes = candidate_set(width, height, aspects)
+        ctx = ImageContext(width, height, cues, features)
+        feats = torch.from_numpy(candidate_features(ctx, boxes))[None]
+        emb = torch.from_numpy(features.global_emb.astype(np.float32))[None]
+        scores, deltas = self.net(feats, emb)
+        probs = torch.softmax(scores[0], dim=0).numpy()
+        refined = refine(boxes, deltas[0].numpy().astype(np.float64))
+        scored = []
+        for box, p in zip(refined, probs):
+            px = denormalise(tuple(box), width, height)
+            if aspect:
+                px = fit_box_to_aspect(px, aspect, width, height)
+            scored.append((px, float(p)))
+        return top_k_distinct(scored, k)
+
+    def save(self, models_dir: Path) -> Path:
+        """Write as the next free ``crop_proposer_vN.pth``; never overwrites an existing version."""
+        models_dir.mkdir(parents=True, exist_ok=True)
+        n = next_version(models_dir)
+        while True:
+            path = models_dir / f"crop_proposer_v{n}.pth"
+            self.meta.update(name=path.stem, version=n)
+            payload = {"format": FORMAT, "config": self.net_config(), "meta": self.meta,
+                       "state_dict": self.net.state_dict()}
+            data = _serialise(payload)
+            if len(data) > MAX_BYTES:
+                raise CropkitError(f"proposer would be {len(data):,} bytes, over the 10 MB limit")
+            if atomic_write_bytes(path, data, replace=False):
+                return path
+            n += 1  # another process took this version meanwhile
+
+    def net_config(self) -> dict:
+        return {"n_features": self.net.mean.shape[0], "emb_dim": self.net.emb.in_features,
+                "hidden": self.net.head.in_features, "emb_out": self.net.emb.out_features,
+                "feature_names": list(FEATURE_NAMES)}
+
+    @classmethod
+    def load(cls, path: Path, feature_model: str | None = None) -> CropProposer:
+        """Load safely (plain tensors only); refuse a proposer trained on another feature model."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CropkitError(f"cannot load proposer {path}: {str(exc).splitlines()[0] if str(exc) else exc}. "
+                               "Only plain tensors and metadata are loaded; retrain with cropkit train.") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise CropkitError(f"{path} is not a cropkit crop proposer; retrain with cropkit train")
+        cfg, meta = payload["config"], payload["meta"]
+        if list(cfg.get("feature_names", [])) != list(FEATURE_NAMES):
+            raise CropkitError(f"{path} was trained with other candidate features; retrain with cropkit train")
+        if feature_model is not None and meta.get("feature_model") != feature_model:
+            raise CropkitError(
+                f"{path.name} was trained on features of {meta.get('feature_model')!r}, not {feature_model!r}. "
+                f"Use --model/--pretrained matching it, or retrain with cropkit train on these features.")
+        net = ProposerNet(cfg["n_features"], cfg["emb_dim"], cfg["hidden"], cfg["emb_out"])
+        net.load_state_dict(payload["state_dict"])
+        return cls(net.eval(), dict(meta))
+
+
+def _serialise(payload: dict) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def next_version(models_dir: Path) -> int:
+    versions = [int(m.group(1)) for p in models_dir.glob("crop_proposer_v*.pth") if (m := _VERSION_RE.match(p.name))]
+    return max(versions, default=0) + 1
+
+
+def latest_proposer(models_dir: Path) -> Path:
+    """The highest-numbered ``crop_proposer_vN.pth``; a clear error when there is none."""
+    n = next_version(models_dir) - 1
+    if n < 1:
+        raise CropkitError(f"no trained proposer in {models_dir}; run cropkit train first")
+    return models_dir / f"crop_proposer_v{n}.pth"

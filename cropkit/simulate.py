@@ -1,0 +1,177 @@
+"""The simulated photographer: deterministic crop tastes applied to real photographs, and learning curves.
+
+Variants (random sub-frames and mirrors) of the sample library's real photographs stand in for a photo
+library; each taste crops them by a fixed rule that depends on the picture's content (its subject).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cropkit.composition import spectral_residual_saliency
+from cropkit.decisions import CropDecision
+from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.geometry import Box, clamp_box, largest_centred_box
+from cropkit.learning import examples_from_decisions
+
+CURVE_POINTS = (10, 30, 100, 300)
+
+
+def subject_point(img: Image.Image) -> tuple[float, float]:
+    """Where a photographer would see the subject: the peak of a fine, smoothed saliency map (normalised)."""
+    gray = np.asarray(img.convert("L").resize((96, 96), Image.Resampling.BILINEAR), np.float64) / 255.0
+    sal = spectral_residual_saliency(gray)
+    k = np.ones(9) / 9
+    sal = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 0, sal)
+    sal = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, sal)
+    y, x = np.unravel_index(np.argmax(sal), sal.shape)
+    return (x + 0.5) / 96, (y + 0.5) / 96
+
+
+def _place(w: float, h: float, fx: float, fy: float, sx: float, sy: float, width: int, height: int) -> Box:
+    """A w x h box with the subject at fraction (fx, fy) of it, kept inside the image."""
+    x0, y0 = sx * width - fx * w, sy * height - fy * h
+    return clamp_box((x0, y0, x0 + w, y0 + h), width, height)
+
+
+def thirds_4x5(width: int, height: int, subject: tuple[float, float]) -> Box:
+    """Portrait 4:5, subject on the nearer vertical thirds line and on the upper third."""
+    full = largest_centred_box(0.8, width, height)
+    w, h = 0.85 * (full[2] - full[0]), 0.85 * (full[3] - full[1])
+    sx, sy = subject
+    return _place(w, h, 1 / 3 if sx < 0.5 else 2 / 3, 1 / 3, sx, sy, width, height)
+
+
+def tight_square(width: int, height: int, subject: tuple[float, float]) -> Box:
+    """A square of 60% of the short side, centred on the subject."""
+    side = 0.6 * min(width, height)
+    return _place(side, side, 0.5, 0.5, *subject, width, height)
+
+
+def wide_3x2(width: int, height: int, subject: tuple[float, float]) -> Box:
+    """Landscape 3:2 at 90% of the widest fit, subject centred left-right and a little above the middle."""
+    full = largest_centred_box(1.5, width, height)
+    w, h = 0.9 * (full[2] - full[0]), 0.9 * (full[3] - full[1])
+    return _place(w, h, 0.5, 0.45, *subject, width, height)
+
+
+TASTES: dict[str, Callable[[int, int, tuple[float, float]], Box]] = {
+    "thirds-4:5": thirds_4x5, "tight-square": tight_square, "wide-3:2": wide_3x2}
+
+
+def make_variants(photos: list[Path], dest: Path, n: int, seed: int = 0, long_side: int = 768) -> list[Path]:
+    """``n`` distinct pictures cut from real photos: random sub-frames (55-100% per side) and mirrors."""
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = [ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in photos]
+    out = []
+    for i in range(n):
+        src = sources[i % len(sources)]
+        w, h = src.size
+        fw, fh = rng.uniform(0.55, 1.0, 2)
+        x0, y0 = rng.uniform(0, 1 - fw) * w, rng.uniform(0, 1 - fh) * h
+        img = src.crop((int(x0), int(y0), int(x0 + fw * w), int(y0 + fh * h)))
+        if rng.random() < 0.5:
+            img = ImageOps.mirror(img)
+        img.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+        path = dest / f"variant_{i:04d}.jpg"
+        if not path.exists():
+            img.save(path, quality=90)
+        out.append(path)
+    return out
+
+
+@dataclass
+class TasteRun:
+    taste: str
+    curve: dict[int, dict[str, dict]]  # decisions -> method -> scores
+
+
+def decisions_for(taste: str, root: Path, paths: list[Path]) -> list[CropDecision]:
+    """What the simulated photographer crops, one decision per picture."""
+    rule = TASTES[taste]
+    out = []
+    for i, p in enumerate(paths):
+        with Image.open(p) as img:
+            img.load()
+            box = rule(img.width, img.height, subject_point(img))
+            out.append(CropDecision(p.relative_to(root).as_posix(), img.width, img.height, box, float(i)))
+    return out
+
+
+def learning_curve(taste: str, train_decisions: list[CropDecision], test_decisions: list[CropDecision],
+                   data: dict, fit: Callable, points=CURVE_POINTS) -> TasteRun:
+    """Proposer and baselines trained on the first N decisions, all scored on the same held-out pictures."""
+    test = list(examples_from_decisions(test_decisions, []).values())
+    curve = {}
+    for n in points:
+        train = list(examples_from_decisions(train_decisions[:n], []).values())
+        proposer = fit(train, data)
+        report = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
+        curve[n] = {name: {k: v for k, v in s.items() if k != "ious"} for name, s in report.items()}
+    return TasteRun(taste, curve)
+
+
+def markdown_report(runs: list[TasteRun], meta: dict) -> str:
+    lines = ["# Simulated-photographer benchmark", "",
+             f"Generated by `cropkit benchmark-taste` on {meta['date']} ({meta['machine']}).", "",
+             f"{meta['n_train']} training and {meta['n_test']} held-out pictures cut from the "
+             f"{meta['n_photos']} real photographs of the sample library; features from {meta['feature_model']} "
+             "(an UNTRAINED encoder: random weights, the only kind this machine can load). Acceptance: "
+             "IoU >= 0.85 with the simulated photographer's crop.", ""]
+    for run in runs:
+        lines += [f"## Taste `{run.taste}`", "", "| decisions | method | mean IoU | acceptance | BDE | best-of-3 IoU |",
+                  "| ---: | --- | ---: | ---: | ---: | ---: |"]
+        for n, methods in run.curve.items():
+            for name, s in methods.items():
+                lines.append(f"| {n} | {name} | {s['mean_iou']:.3f} | {s['acceptance_rate']:.1%} | "
+                             f"{s['mean_bde']:.3f} | {s['best_of_k_iou']:.3f} |")
+        lines.append("")
+    lines.append(f"Total time: {meta['seconds']:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(runs: list[TasteRun], meta: dict, out_md: Path, out_json: Path) -> None:
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text(markdown_report(runs, meta))
+    out_json.write_text(json.dumps({"meta": meta, "tastes": {r.taste: r.curve for r in runs}}, indent=1))
+
+
+def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model: str = "ViT-B-32",
+                        pretrained: str = "none", steps: int = 600, log: Callable[[str], None] = print,
+                        progress: bool = True) -> tuple[list[TasteRun], dict]:
+    """Build the variant library under ``root``, extract features, and run every taste's learning curve."""
+    import platform
+
+    from cropkit.extract import ExtractOptions
+    from cropkit.layout import Layout
+    from cropkit.sample_library import build_sample_library
+    from cropkit.train import fit_proposer, load_image_data
+
+    started = time.perf_counter()
+    layout = Layout.from_args(root)
+    photos, _missing = build_sample_library(root / "data" / "sample_library")
+    paths = make_variants(photos, layout.images / "variants", n_train + n_test)
+    rel = [layout.relative_name(p) for p in paths]
+    opts = ExtractOptions(root=root, model=model, pretrained=pretrained, progress=progress)
+    data, skipped, feature_model = load_image_data(layout, rel, opts, log)
+    if skipped:
+        raise RuntimeError(f"benchmark pictures could not be extracted: {skipped}")
+    runs = []
+    for taste in TASTES:
+        decisions = decisions_for(taste, layout.root, paths)
+        log(f"taste {taste}: learning curve at {', '.join(map(str, CURVE_POINTS))} decisions")
+        runs.append(learning_curve(taste, decisions[:n_train], decisions[n_train:], data,
+                                   lambda train, d: fit_proposer(train, d, steps=steps)))
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
+            "n_train": n_train, "n_test": n_test, "n_photos": len(photos), "feature_model": feature_model,
+            "steps": steps, "seconds": time.perf_counter() - started}
+    return runs, meta

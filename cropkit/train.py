@@ -1,0 +1,133 @@
+"""``cropkit train``: join decisions with features (extracting what is missing), fit, evaluate, save a new version."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from cropkit import __version__
+from cropkit.cache import ProcessedCache
+from cropkit.composition import Cues
+from cropkit.decisions import read_crops, read_suggestions
+from cropkit.errors import CropkitError
+from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.extract import ExtractOptions, run_extract
+from cropkit.fileio import BadLine
+from cropkit.layout import Layout
+from cropkit.learning import (
+    Example,
+    ImageData,
+    examples_from_decisions,
+    fingerprint,
+    fit_network,
+    preferred_aspects,
+    split_by_image,
+    training_arrays,
+)
+from cropkit.proposer import CropProposer
+from cropkit.store import FeatureStore, NpyStore
+
+
+@dataclass
+class TrainOptions:
+    """What ``cropkit train`` can be told; the feature options match ``cropkit extract``."""
+
+    root: str | Path = "."
+    images: str | Path | None = None
+    model: str = "ViT-B-32"
+    pretrained: str = "openai"
+    device: str = "auto"
+    workers: int = -1
+    steps: int = 600
+    holdout: float = 0.2
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    proposer: CropProposer
+    problems: list[BadLine] = field(default_factory=list)
+    skipped_images: dict[str, str] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        m = self.proposer.meta
+        out = [f"model:      {self.path}",
+               f"trained on: {m['n_decisions']} decisions, {m['n_train_images']} images "
+               f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
+        for name, s in m["heldout"].items():
+            out.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
+                       f"BDE {s['mean_bde']:.3f}  best-of-{3} IoU {s['best_of_k_iou']:.3f}")
+        if self.problems:
+            out.append(f"skipped log lines: {len(self.problems)} (first: {self.problems[0]})")
+        if self.skipped_images:
+            first = next(iter(self.skipped_images.items()))
+            out.append(f"skipped images: {len(self.skipped_images)} (first: {first[0]}: {first[1]})")
+        return out
+
+
+def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
+                    log: Callable[[str], None]) -> tuple[dict[str, ImageData], dict[str, str], str]:
+    """Features and cues for each image (paths relative to the root), extracting what is missing, read-only."""
+    paths = [layout.root / rel for rel in images]
+    summary = run_extract(ExtractOptions(**{**opts.__dict__, "paths": paths}), log=log)
+    cache = ProcessedCache(layout.processed_files, summary.model_id)
+    store, cues = FeatureStore(layout.embeddings, summary.model_id), NpyStore(layout.cues)
+    data, skipped = {}, {}
+    for rel, path in zip(images, paths):
+        entry = cache.get(layout.relative_name(path))
+        if entry is None or not entry.ok:
+            skipped[rel] = (entry.error or {}).get("message", "not extracted") if entry else "not extracted"
+            continue
+        try:
+            data[rel] = ImageData(store.load(entry.hash), Cues.from_array(cues.load_array(entry.hash)))
+        except ValueError as exc:
+            skipped[rel] = str(exc)
+    return data, skipped, summary.model_id
+
+
+def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    layout = Layout.from_args(opts.root, opts.images)
+    crops, bad_crops = read_crops(layout.logs)
+    suggestions, bad_suggestions = read_suggestions(layout.logs)
+    problems = bad_crops + bad_suggestions
+    for p in problems[:20]:
+        log(f"skipped: {p}")
+    examples = examples_from_decisions(crops, suggestions)
+    if not examples:
+        raise CropkitError(f"no usable decisions in {layout.logs} (training_log.jsonl or suggestions.jsonl); "
+                           "log some crops first (the README documents both formats)")
+    extract_opts = ExtractOptions(root=layout.root, model=opts.model, pretrained=opts.pretrained,
+                                  device=opts.device, workers=opts.workers, progress=opts.progress)
+    data, skipped, feature_model = load_image_data(layout, sorted(examples), extract_opts, log)
+    usable = [examples[i] for i in sorted(examples) if i in data]
+    if not usable:
+        raise CropkitError("none of the logged images could be read; see the skipped images above")
+    train_names, test_names = split_by_image([e.image for e in usable], opts.holdout)
+    train = [e for e in usable if e.image in set(train_names)]
+    test = [e for e in usable if e.image in set(test_names)]
+    proposer = fit_proposer(train, data, opts.steps, opts.seed, opts.progress)
+    heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
+    proposer.meta.update(
+        feature_model=feature_model, pretrained=opts.pretrained, fingerprint=fingerprint(crops, suggestions),
+        n_decisions=len(crops) + len(suggestions), n_train_images=len(train), n_test_images=len(test),
+        heldout={k: {m: v for m, v in s.items() if m != "ious"} for k, s in heldout.items()},
+        cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    path = proposer.save(layout.models)
+    return TrainResult(path, proposer, problems, skipped)
+
+
+def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
+                 progress: bool = False) -> CropProposer:
+    """Fit a proposer on training examples (the benchmark calls this too)."""
+    aspects = preferred_aspects(train)
+    arrays = training_arrays(train, data, aspects, seed=seed)
+    with tqdm(total=steps, desc="train", unit="step", disable=not progress) as bar:
+        net = fit_network(arrays, steps=steps, seed=seed, progress=bar)
+    return CropProposer(net, {"aspects": aspects})
