@@ -29,11 +29,34 @@ unchanged, without opening them.
 """
 
 
+TRAIN_HELP = """\
+Learn a crop proposer from data/ai_data/logs/training_log.jsonl (crops made in any tool) and
+suggestions.jsonl (approved / modified / rejected suggestions). Features of the logged images are
+extracted first where missing (read-only). Writes data/ai_data/models/crop_proposer_vN.pth, the next
+free version, with metadata and held-out metrics against the baselines.
+"""
+
+
 def _add_root_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=".", metavar="DIR",
                    help="folder that holds data/ (default: the current directory)")
     p.add_argument("--images", metavar="DIR",
                    help="the photo library to read (default: ROOT/data/training_data)")
+
+
+def _add_feature_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
+    p.add_argument("--pretrained", default="openai",
+                   help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
+                        "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: openai)")
+    _add_model_config(p)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="auto picks cuda, then mps, then cpu (default: auto)")
+
+
+def _add_model_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-config", metavar="JSON",
+                   help="register extra open_clip architectures from a JSON file or folder of them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,14 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("extract", help="compute CLIP features and perceptual hashes for a library (read-only)",
                         description=EXTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_root_args(ex)
-    ex.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
-    ex.add_argument("--pretrained", default="openai",
-                    help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
-                         "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: openai)")
-    ex.add_argument("--model-config", metavar="JSON",
-                    help="register extra open_clip architectures from a JSON file or folder of them")
-    ex.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                    help="auto picks cuda, then mps, then cpu (default: auto)")
+    _add_feature_args(ex)
     ex.add_argument("--batch-size", type=_positive, default=32, help="images per encoder batch (default: 32)")
     ex.add_argument("--workers", type=int, default=-1,
                     help="decode worker processes; 0 decodes in the main process (default: cores - 1)")
@@ -65,6 +81,61 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write <image>.embedding.npy and <image>.phash beside each image (new files only)")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(func=_cmd_extract)
+
+    tr = sub.add_parser("train", help="learn a crop proposer from the logged decisions",
+                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_root_args(tr)
+    _add_feature_args(tr)
+    tr.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default: 600)")
+    tr.add_argument("--holdout", type=float, default=0.2,
+                    help="share of images held out for the metrics, split by image (default: 0.2)")
+    tr.add_argument("--workers", type=int, default=-1, help="decode workers for missing features")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_cmd_train)
+
+    sg = sub.add_parser("suggest", help="propose ranked crops for images",
+                        description="Ranked crop suggestions in pixels of the upright image, with scores. Uses "
+                                    "cached features when the image is unchanged, computes them otherwise "
+                                    "(the image is only read).")
+    sg.add_argument("images", nargs="+", metavar="IMAGE")
+    sg.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
+    sg.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest crop_proposer_vN.pth)")
+    sg.add_argument("--aspect", metavar="W:H", help="required aspect, e.g. 4:5 or 16:9 (default: learned)")
+    sg.add_argument("--top-k", type=_positive, default=3, help="how many suggestions per image (default: 3)")
+    sg.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    sg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    _add_model_config(sg)
+    sg.set_defaults(func=_cmd_suggest)
+
+    ev = sub.add_parser("evaluate", help="measure the proposer against baselines; plot acceptance over time",
+                        description="Scores the proposer and every baseline (full frame, centre crop at the usual "
+                                    "aspect, mean box, saliency) on held-out images (split by image, as in "
+                                    "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU; and the "
+                                    "acceptance of logged suggestions over time and by model version. Writes "
+                                    "report.json and PNG figures under data/ai_data/reports/.")
+    ev.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
+    ev.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest)")
+    ev.add_argument("--holdout", type=float, default=0.2, help="held-out share, as in train (default: 0.2)")
+    ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
+    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_model_config(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    bt = sub.add_parser("benchmark-taste", help="simulated-photographer learning curves for proposer and baselines",
+                        description="Cuts pictures from the sample library's real photographs, crops them with "
+                                    "deterministic tastes and measures proposer and baselines after 10, 30, 100 "
+                                    "and 300 decisions. Writes a Markdown and a JSON report.")
+    bt.add_argument("--root", default="data/benchmark", metavar="DIR",
+                    help="working root for pictures and features (default: data/benchmark)")
+    bt.add_argument("--out", default="docs/taste_benchmark.md", help="Markdown report (JSON beside it)")
+    bt.add_argument("--train", type=_positive, default=300, help="training pictures (default: 300)")
+    bt.add_argument("--test", type=_positive, default=120, help="held-out pictures (default: 120)")
+    bt.add_argument("--model", default="ViT-B-32")
+    bt.add_argument("--pretrained", default="none")
+    bt.add_argument("--steps", type=_positive, default=600)
+    _add_model_config(bt)
+    bt.set_defaults(func=_cmd_benchmark_taste)
 
     cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit can write, and nothing else",
                         description="Delete exactly the sidecar files (*.embedding.npy, *.phash, *.saliency.npy, "
@@ -93,11 +164,9 @@ def _positive(text: str) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from cropkit.encoder import register_model_configs
     from cropkit.extract import ExtractOptions, run_extract
 
-    if args.model_config:
-        register_model_configs(args.model_config)
+    _register(args)
     opts = ExtractOptions(
         root=args.root, images=args.images, model=args.model, pretrained=args.pretrained, device=args.device,
         batch_size=args.batch_size, workers=args.workers, max_images=args.max_images, force=args.force,
@@ -105,6 +174,101 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     )
     summary = run_extract(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(summary.lines()))
+    return 0
+
+
+def _warn_if_untrained(model_id: str) -> None:
+    from cropkit.encoder import is_untrained
+
+    if is_untrained(model_id):
+        print(f"!!! {model_id}: these suggestions stand on an UNTRAINED encoder (random weights); only the "
+              "composition cues carry meaning.", file=sys.stderr)
+
+
+def _register(args: argparse.Namespace) -> None:
+    if getattr(args, "model_config", None):
+        from cropkit.encoder import register_model_configs
+
+        register_model_configs(args.model_config)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from cropkit.train import TrainOptions, run_train
+
+    _register(args)
+    opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
+                        device=args.device, workers=args.workers, steps=args.steps, holdout=args.holdout,
+                        progress=not args.no_progress)
+    result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print("\n".join(result.lines()))
+    _warn_if_untrained(result.proposer.feature_model)
+    return 0
+
+
+def _cmd_suggest(args: argparse.Namespace) -> int:
+    import json
+
+    from cropkit.cache import ProcessedCache
+    from cropkit.geometry import parse_aspect
+    from cropkit.suggest import Suggester
+
+    _register(args)
+    try:
+        aspect = parse_aspect(args.aspect)
+    except ValueError as exc:
+        raise CropkitError(f"--aspect: {exc}") from None
+    suggester = Suggester.open(args.root, args.model, args.device)
+    _warn_if_untrained(suggester.feature_model)
+    cache = ProcessedCache(suggester.layout.processed_files, suggester.feature_model)
+    failed = 0
+    for image in args.images:
+        try:
+            result = suggester.suggest(Path(image), aspect=aspect, k=args.top_k, cache=cache)
+        except CropkitError as exc:
+            print(f"cropkit: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print(f"{result['image']}  {result['width']}x{result['height']}  ({result['model']})")
+            for rank, s in enumerate(result["suggestions"], start=1):
+                print(f"  {rank}. {s['box']}  score {s['score']:.3f}")
+    return 1 if failed else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cropkit.evaluate import EvaluateOptions, run_evaluate
+
+    _register(args)
+    opts = EvaluateOptions(root=args.root, model=args.model, holdout=args.holdout, window=args.window,
+                           device=args.device, progress=not args.no_progress)
+    report, out = run_evaluate(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    _warn_if_untrained(report["feature_model"])
+    print(f"proposer {report['proposer']} on {report['held_out_images']} held-out images:")
+    for name, s in report["methods"].items():
+        print(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
+              f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")
+    sug = report["suggestions"]
+    for model, c in sug["by_model"].items():
+        print(f"  logged suggestions of {model}: {c['acceptance_rate']:.1%} approved")
+    print(f"report:  {out / 'report.json'}")
+    for path in report["figures"].values():
+        print(f"figure:  {path}")
+    return 0
+
+
+def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
+    from cropkit.simulate import run_taste_benchmark, write_reports
+
+    _register(args)
+    runs, meta = run_taste_benchmark(Path(args.root), n_train=args.train, n_test=args.test, model=args.model,
+                                     pretrained=args.pretrained, steps=args.steps,
+                                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    out = Path(args.out)
+    write_reports(runs, meta, out, out.with_suffix(".json"))
+    print(out.read_text())
+    print(f"report: {out} and {out.with_suffix('.json')}")
     return 0
 
 

@@ -32,6 +32,11 @@ UNTRAINED_WARNING = (
 )
 
 
+def is_untrained(model_id: str) -> bool:
+    """Whether features of this model id come from a randomly initialised encoder."""
+    return "/random-init" in model_id
+
+
 def register_model_configs(path: str | Path) -> None:
     """Make open_clip architectures from a JSON file (or a folder of them) available by name."""
     p = Path(path)

@@ -234,22 +234,31 @@ def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) 
 
 def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
                  stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
-    """Encode one batch, write each feature file, then its cache line (file first: a kill loses no line)."""
+    """Encode one batch and store each image's results."""
     global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
-    shapes = {"global": list(global_emb.shape[1:]), "grid": list(grid.shape[1:])}
-    store = stores.features
     for i, p in enumerate(batch):
-        if store.has(p.hash) and not opts.force:
+        if not store_prepared(p, global_emb[i], grid[i], layout, cache, stores, force=opts.force):
             summary.deduplicated += 1
-        else:
-            store.write(p.hash, pack_features(global_emb[i], grid[i]))
-        if opts.force or not stores.cues.has(p.hash):
-            stores.cues.write(p.hash, p.cues)
         if opts.sidecars:
             _write_sidecars(p.path, global_emb[i], p.phash, summary)
-        cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, store.model_id, "ok",
-                                hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
         summary.processed += 1
+
+
+def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout: Layout, cache: ProcessedCache,
+                   stores: Stores, force: bool = False) -> bool:
+    """Write one image's feature and cue files, then its cache line (files first: a kill loses no line).
+
+    Returns False when the features were already stored for identical content.
+    """
+    wrote = force or not stores.features.has(p.hash)
+    if wrote:
+        stores.features.write(p.hash, pack_features(global_emb, grid))
+    if force or not stores.cues.has(p.hash):
+        stores.cues.write(p.hash, p.cues)
+    shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
+    cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.model_id, "ok",
+                            hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
+    return wrote
 
 
 def _write_sidecars(image: Path, global_emb, phash: str | None, summary: ExtractSummary) -> None:

@@ -5,6 +5,7 @@ Saved as ``crop_proposer_vN.pth``: plain tensors and metadata only, loaded with 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ class CropProposer:
         refined = refine(boxes, deltas[0].numpy().astype(np.float64))
         scored = []
         for box, p in zip(refined, probs):
-            px = denormalise(tuple(box), width, height)
+            px = denormalise(tuple(float(v) for v in box), width, height)
             if aspect:
                 px = fit_box_to_aspect(px, aspect, width, height)
             scored.append((px, float(p)))
@@ -101,7 +102,8 @@ class CropProposer:
         while True:
             path = models_dir / f"crop_proposer_v{n}.pth"
             self.meta.update(name=path.stem, version=n)
-            payload = {"format": FORMAT, "config": self.net_config(), "meta": self.meta,
+            meta = json.loads(json.dumps(self.meta, default=float))  # plain types only: weights_only loads it
+            payload = {"format": FORMAT, "config": self.net_config(), "meta": meta,
                        "state_dict": self.net.state_dict()}
             data = _serialise(payload)
             if len(data) > MAX_BYTES:
@@ -111,7 +113,7 @@ class CropProposer:
             n += 1  # another process took this version meanwhile
 
     def net_config(self) -> dict:
-        return {"n_features": self.net.mean.shape[0], "emb_dim": self.net.emb.in_features,
+        return {"n_features": int(self.net.mean.shape[0]), "emb_dim": self.net.emb.in_features,
                 "hidden": self.net.head.in_features, "emb_out": self.net.emb.out_features,
                 "feature_names": list(FEATURE_NAMES)}
 

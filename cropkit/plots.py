@@ -1,0 +1,84 @@
+"""Figures shared by the CLI, the notebooks and the tests: each function draws one figure, saves it as a PNG
+and returns it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure  # no pyplot: no global state, any backend, notebooks show the returned figure
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def iou_by_method(report: dict[str, dict], path: Path):
+    """Distribution of top-1 IoU per method (proposer first), with the acceptance threshold."""
+    names = list(report)
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    ax.boxplot([report[n]["ious"] or [0.0] for n in names], showmeans=True)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.axhline(0.85, color="green", linestyle=":", label="accepted (IoU >= 0.85)")
+    ax.set_ylabel("IoU with the photographer's crop")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="lower right")
+    ax.set_title("Held-out images: top-1 suggestion vs final crop")
+    _save(fig, path)
+    return fig
+
+
+def acceptance_over_time(series: dict[str, list[tuple[float, float]]], retrains: list[float], path: Path):
+    """Rolling acceptance rate of logged suggestions, one line per model version, retrain points marked."""
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    for name, points in series.items():
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
+    for i, t in enumerate(retrains):
+        ax.axvline(t, color="grey", linestyle="--", linewidth=0.8, label="retrained" if i == 0 else None)
+    ax.set_xlabel("decision number")
+    ax.set_ylabel("acceptance rate (rolling)")
+    ax.set_ylim(0, 1)
+    if series or retrains:
+        ax.legend(loc="lower right")
+    ax.set_title("Suggestions accepted over time")
+    _save(fig, path)
+    return fig
+
+
+def decisions_by_model(counts: dict[str, dict[str, int]], path: Path):
+    """Approved / modified / rejected per model version, stacked."""
+    names = list(counts)
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    bottom = [0] * len(names)
+    for kind, colour in (("approved", "tab:green"), ("modified", "tab:orange"), ("rejected", "tab:red")):
+        values = [counts[n].get(kind, 0) for n in names]
+        ax.bar(names, values, bottom=bottom, label=kind, color=colour)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel("decisions")
+    ax.legend()
+    ax.set_title("Decisions by model version")
+    _save(fig, path)
+    return fig
+
+
+def learning_curves(curves: dict[int, dict[str, dict]], path: Path, metric: str = "mean_iou"):
+    """Quality against number of decisions, one line per method."""
+    ns = sorted(curves)
+    methods = list(curves[ns[0]]) if ns else []
+    fig = Figure(figsize=(7, 3.8))
+    ax = fig.subplots()
+    for m in methods:
+        ax.plot(ns, [curves[n][m][metric] for n in ns], marker="o", label=m)
+    ax.set_xscale("log")
+    ax.set_xlabel("decisions learned from")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend()
+    ax.set_title(f"Learning curve: {metric.replace('_', ' ')}")
+    _save(fig, path)
+    return fig

@@ -1,0 +1,91 @@
+"""``cropkit suggest``: ranked crops for images, from cached features when present, computed otherwise.
+
+Images are only read; computed features are stored under data/ai_data like ``cropkit extract`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cropkit.cache import ProcessedCache
+from cropkit.composition import Cues
+from cropkit.encoder import ClipEncoder, pick_device, resolve_weights
+from cropkit.errors import CropkitError
+from cropkit.extract import Stores, store_prepared
+from cropkit.layout import Layout
+from cropkit.learning import ImageData
+from cropkit.prepare import Failed, prepare_image
+from cropkit.proposer import CropProposer, latest_proposer
+from cropkit.scan import Skipped, stat_image
+from cropkit.store import FeatureStore, NpyStore
+
+
+@dataclass
+class Suggester:
+    """A loaded proposer plus, only when an image is not cached yet, the encoder its features came from."""
+
+    layout: Layout
+    proposer: CropProposer
+    device: str = "auto"
+    _encoder: ClipEncoder | None = field(default=None, init=False)
+
+    @classmethod
+    def open(cls, root: str | Path = ".", model: str | Path | None = None, device: str = "auto") -> Suggester:
+        layout = Layout.from_args(root)
+        path = Path(model) if model else latest_proposer(layout.models)
+        if not path.is_file():
+            raise CropkitError(f"proposer {path} not found; run cropkit train or pass --model PATH")
+        return cls(layout, CropProposer.load(path), device)
+
+    @property
+    def feature_model(self) -> str:
+        return self.proposer.feature_model
+
+    def stores(self) -> Stores:
+        return Stores(FeatureStore(self.layout.embeddings, self.feature_model), NpyStore(self.layout.cues))
+
+    def encoder(self) -> ClipEncoder:
+        """Rebuild the encoder the proposer was trained on; refuse other weights."""
+        if self._encoder is None:
+            arch = self.feature_model.split("/", 1)[0]
+            weights = resolve_weights(arch, self.proposer.meta.get("pretrained", "none"))
+            if f"{arch}/{weights.weights_id}" != self.feature_model:
+                raise CropkitError(
+                    f"{self.proposer.name} needs features of {self.feature_model}, but its weights "
+                    f"({self.proposer.meta.get('pretrained')}) now give {arch}/{weights.weights_id}; "
+                    "extract with the original weights or retrain")
+            self._encoder = ClipEncoder(arch, weights, pick_device(self.device))
+        return self._encoder
+
+    def image_data(self, path: Path, cache: ProcessedCache) -> tuple[ImageData, int, int]:
+        """Features, cues and upright size of one image: from the cache when unchanged, else computed now."""
+        found = stat_image(path)
+        if isinstance(found, Skipped):
+            raise CropkitError(f"{path}: {found.message}")
+        stores = self.stores()
+        entry = cache.get(self.layout.relative_name(path))
+        if (entry is not None and entry.ok and entry.matches(found.size, found.mtime_ns)
+                and stores.features.has(entry.hash) and stores.cues.has(entry.hash)):
+            data = ImageData(stores.features.load(entry.hash),
+                             Cues.from_array(stores.cues.load_array(entry.hash)))
+            return data, entry.width, entry.height
+        enc = self.encoder()
+        prepared = prepare_image(path, enc.image_size)
+        if isinstance(prepared, Failed):
+            raise CropkitError(f"{path}: {prepared.message}")
+        g, grid = enc.encode(prepared.pixels[None])
+        store_prepared(prepared, g[0], grid[0], self.layout, cache, stores)
+        return ImageData(stores.features.load(prepared.hash), Cues.from_array(prepared.cues)), \
+            prepared.width, prepared.height
+
+    def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
+                cache: ProcessedCache | None = None) -> dict:
+        """One result object: image, size, model and the ranked suggestions with scores."""
+        cache = cache or ProcessedCache(self.layout.processed_files, self.feature_model)
+        data, width, height = self.image_data(Path(path).resolve(), cache)
+        ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
+        return {"image": self.layout.relative_name(Path(path).resolve()), "width": width, "height": height,
+                "model": self.proposer.name,
+                "suggestions": [{"box": [round(v, 1) for v in box], "score": round(score, 4)}
+                                for box, score in ranked]}
