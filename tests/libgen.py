@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def photo_like(width: int, height: int, seed: int) -> Image.Image:
@@ -106,3 +106,22 @@ def make_hostile_library(images: Path) -> dict[str, str | None]:
     os.symlink("self.jpg", add("self.jpg", "symlink-loop"))
     os.mkfifo(add("pipe.jpg", "not-a-file"))
     return expect
+
+
+def subject_photo(seed: int) -> tuple[Image.Image, tuple[float, float]]:
+    """A textured frame with one bright disc (the subject) at a random place; returns it and the subject."""
+    rng = np.random.default_rng(seed)
+    w, h = int(rng.integers(300, 480)), int(rng.integers(240, 400))
+    img = Image.fromarray(rng.normal(120, 12, (h, w, 3)).clip(0, 255).astype(np.uint8))
+    sx, sy = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
+    r = 0.08 * min(w, h)
+    ImageDraw.Draw(img).ellipse((sx * w - r, sy * h - r, sx * w + r, sy * h + r), fill=(250, 40, 30))
+    return img, (sx, sy)
+
+
+def square_on_subject(w: int, h: int, subject: tuple[float, float]) -> tuple[float, float, float, float]:
+    """The simulated taste of these tests: a square of half the short side centred on the subject."""
+    side = 0.5 * min(w, h)
+    x0 = min(max(subject[0] * w - side / 2, 0.0), w - side)
+    y0 = min(max(subject[1] * h - side / 2, 0.0), h - side)
+    return (x0, y0, x0 + side, y0 + side)
