@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
+from cropkit.candidates import CueTables, candidate_set
 from cropkit.composition import Cues
 from cropkit.geometry import (
     STANDARD_ASPECTS,
     Box,
-    candidate_boxes,
     denormalise,
     fit_box_to_aspect,
     largest_centred_box,
@@ -97,11 +99,12 @@ class SaliencyCrop(Baseline):
     def propose(self, width, height, cues, aspect=None, k=1):
         if cues is None:
             raise ValueError("the saliency baseline needs composition cues")
-        scored = []
-        for box in candidate_boxes(width, height, aspect or self.aspect):
-            b = normalise(box, width, height)
-            area = (b[2] - b[0]) * (b[3] - b[1])
-            scored.append((box, cues.saliency_inside(b) - 0.5 * area - 0.05 * cues.border_edges(b)))
+        boxes = candidate_set(width, height, [aspect or self.aspect])
+        tables = CueTables(cues)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        score = tables.saliency_inside(boxes) - 0.5 * area - 0.05 * tables.border_edges(boxes)
+        best = np.argsort(-score)[: 50 * k]
+        scored = [(denormalise(tuple(float(v) for v in boxes[i]), width, height), float(score[i])) for i in best]
         return top_k_distinct(scored, k)
 
 

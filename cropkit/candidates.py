@@ -58,11 +58,10 @@ def box_sums(table: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return _corner(table, x1, y1) - _corner(table, x0, y1) - _corner(table, x1, y0) + _corner(table, x0, y0)
 
 
-class ImageContext:
-    """Per-image tables reused by every candidate: saliency moments, edges and the CLIP grid."""
+class CueTables:
+    """Summed-area tables of one image's cues, so any box's saliency and edges cost O(1)."""
 
-    def __init__(self, width: int, height: int, cues: Cues, features: Features):
-        self.aspect = width / height
+    def __init__(self, cues: Cues):
         s = cues.saliency
         n = s.shape[0]
         centres = (np.arange(n) + 0.5) / n
@@ -73,6 +72,26 @@ class ImageContext:
         peak = np.unravel_index(np.argmax(_smooth3(s)), s.shape)
         self.peak = ((peak[1] + 0.5) / n, (peak[0] + 0.5) / n)
         self.centroid = (float((s * centres[None, :]).sum()), float((s * centres[:, None]).sum()))
+
+    def saliency_inside(self, boxes: np.ndarray) -> np.ndarray:
+        """Share of the saliency mass inside each normalised box."""
+        return box_sums(self.sal, boxes)
+
+    def border_edges(self, boxes: np.ndarray, band: float = 0.08) -> np.ndarray:
+        """Mean edge energy in a band just inside each box's border: high when a crop cuts through things."""
+        x0, y0, x1, y1 = boxes.T
+        w, h = x1 - x0, y1 - y0
+        inset = np.stack([x0 + band * w, y0 + band * h, x1 - band * w, y1 - band * h], axis=1)
+        ring = np.maximum(w * h * (1 - (1 - 2 * band) ** 2), 1e-9)
+        return (box_sums(self.edges, boxes) - box_sums(self.edges, inset)) / ring
+
+
+class ImageContext:
+    """Per-image tables reused by every candidate: the cue tables and the CLIP grid."""
+
+    def __init__(self, width: int, height: int, cues: Cues, features: Features):
+        self.aspect = width / height
+        self.cues = CueTables(cues)
         proj = _projection(features.grid.shape[-1])  # cosines survive a random projection (Johnson-Lindenstrauss)
         g = features.grid @ proj
         self.grid = _integral(g / g.shape[0] / g.shape[1])
@@ -104,15 +123,13 @@ def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
     w, h = x1 - x0, y1 - y0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     area = w * h
-    sal_in = box_sums(ctx.sal, boxes)
+    cues = ctx.cues
+    sal_in = cues.saliency_inside(boxes)
     safe = np.maximum(sal_in, 1e-9)
-    sx = (box_sums(ctx.sal_x, boxes) / safe - x0) / w
-    sy = (box_sums(ctx.sal_y, boxes) / safe - y0) / h
-    inset = np.stack([x0 + 0.08 * w, y0 + 0.08 * h, x1 - 0.08 * w, y1 - 0.08 * h], axis=1)
-    e_box, e_inset = box_sums(ctx.edges, boxes), box_sums(ctx.edges, inset)
-    band = np.maximum(area - (0.84 * w) * (0.84 * h), 1e-9)
-    px, py = ctx.peak
-    gx, gy = ctx.centroid
+    sx = (box_sums(cues.sal_x, boxes) / safe - x0) / w
+    sy = (box_sums(cues.sal_y, boxes) / safe - y0) / h
+    px, py = cues.peak
+    gx, gy = cues.centroid
     inside = box_sums(ctx.grid, boxes) / np.maximum(area, 1e-9)[:, None]
     outside = (ctx.grid[-1, -1][None, :] - inside * area[:, None]) / np.maximum(1 - area, 1e-3)[:, None]
     cos_global = _cos(inside, ctx.global_emb[None, :])
@@ -125,7 +142,7 @@ def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
         np.abs(sx - 0.5), np.abs(sy - 0.5),
         (px - cx) / w, (py - cy) / h, (gx - cx) / w, (gy - cy) / h,
         ((x0 <= px) & (px <= x1) & (y0 <= py) & (py <= y1)).astype(np.float64),
-        (e_box - e_inset) / band, e_box / area,
+        cues.border_edges(boxes), box_sums(cues.edges, boxes) / area,
         cos_global, cos_out,
     ]
     return np.stack(cols, axis=1).astype(np.float32)

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from cropkit.geometry import Box
-
 CUE_SIDE = 32
 
 
@@ -68,34 +66,6 @@ class Cues:
             raise ValueError(f"cue array of shape {arr.shape} is not (2, side, side)")
         sal = arr[0].astype(np.float64)
         return cls(sal / max(sal.sum(), 1e-12), arr[1].astype(np.float64))
-
-    def saliency_inside(self, box_norm: Box) -> float:
-        """Share of the saliency mass inside a normalised box."""
-        return float(_patch(self.saliency, box_norm).sum())
-
-    def border_edges(self, box_norm: Box) -> float:
-        """Mean edge energy along the box's border: high when the crop cuts through things."""
-        p = _patch(self.edges, box_norm)
-        return float(np.concatenate([p[0], p[-1], p[:, 0], p[:, -1]]).mean())
-
-    def saliency_centroid(self, box_norm: Box) -> tuple[float, float]:
-        """Centre of saliency mass inside a normalised box, in the box's own 0..1 coordinates."""
-        patch = _patch(self.saliency, box_norm)
-        m = patch.sum()
-        if m <= 0:
-            return 0.5, 0.5
-        ys, xs = np.mgrid[0 : patch.shape[0], 0 : patch.shape[1]]
-        cx = ((xs + 0.5) * patch).sum() / m / patch.shape[1]
-        cy = ((ys + 0.5) * patch).sum() / m / patch.shape[0]
-        return float(cx), float(cy)
-
-
-def _patch(a: np.ndarray, box_norm: Box) -> np.ndarray:
-    """The cells of a cue grid under a normalised box (at least one cell)."""
-    s = a.shape[0]
-    x0, y0, x1, y1 = (min(s, max(0, int(round(v * s)))) for v in box_norm)
-    x0, y0 = min(x0, s - 1), min(y0, s - 1)
-    return a[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
 
 
 def compute_cues(img: Image.Image) -> Cues:

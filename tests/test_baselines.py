@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from cropkit.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
+from cropkit.candidates import CueTables
 from cropkit.composition import compute_cues
 from cropkit.geometry import candidate_boxes, iou, top_k_distinct
 
@@ -21,9 +23,13 @@ def subject_picture(cx: float, cy: float, w: int = 400, h: int = 300) -> Image.I
 def test_saliency_finds_the_subject():
     cues = compute_cues(subject_picture(0.8, 0.25))
     assert cues.saliency.sum() == pytest.approx(1.0)
-    assert cues.saliency_inside((0.6, 0.0, 1.0, 0.5)) > 0.5  # the quadrant holding the subject: 1/5 of the frame
-    cx, cy = cues.saliency_centroid((0.5, 0.0, 1.0, 0.5))
-    assert cx > 0.5 and cy < 0.7
+    tables = CueTables(cues)
+    inside = tables.saliency_inside(np.array([[0.6, 0.0, 1.0, 0.5], [0.0, 0.5, 0.4, 1.0], [0, 0, 1, 1]]))
+    assert inside[0] > 0.5 > inside[1]  # the part holding the subject is 1/5 of the frame
+    assert inside[2] == pytest.approx(1.0)
+    assert abs(tables.peak[0] - 0.8) < 0.1 and abs(tables.peak[1] - 0.25) < 0.1
+    edges = tables.border_edges(np.array([[0.7, 0.15, 0.9, 0.35], [0.05, 0.6, 0.25, 0.9]]))
+    assert edges[0] > 3 * edges[1]  # a box whose border runs through the disc's outline
 
 
 def test_most_common_aspect_snaps_to_standard_ratios():
