@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.cropkit-installed
 SAMPLE := data/sample_library
 PRETRAINED ?= none
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo test lint bench taste-bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/cropkit bench
+
+taste-bench: $(STAMP)
+	$(BIN)/cropkit benchmark-taste
 
 lint: $(STAMP)
 	$(BIN)/ruff check cropkit tests

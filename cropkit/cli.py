@@ -52,6 +52,9 @@ def _add_feature_args(p: argparse.ArgumentParser) -> None:
     _add_model_config(p)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="auto picks cuda, then mps, then cpu (default: auto)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="encoder arithmetic: auto uses fp16 on CUDA and bf16 on CPUs that have it in hardware "
+                        "(features within cosine 0.9999 of fp32), else fp32 (default: auto)")
 
 
 def _add_model_config(p: argparse.ArgumentParser) -> None:
@@ -137,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_config(bt)
     bt.set_defaults(func=_cmd_benchmark_taste)
 
+    bn = sub.add_parser("bench", help="time training, cached suggestions and suggestions on new 24 MP JPEGs",
+                        description="Builds a cached library of N decisions (small JPEGs with stored features and "
+                                    "cues), then measures in one run: cropkit train end to end, suggest from "
+                                    "cached features (p50/p95) and suggest on new 24-megapixel JPEGs with "
+                                    "ViT-B-32 already loaded. Prints the table and writes a JSON report.")
+    bn.add_argument("--root", default="data/bench", metavar="DIR", help="working root (default: data/bench)")
+    bn.add_argument("--decisions", type=_positive, default=14_000, help="library size (default: 14000)")
+    bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
+    bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
+    bn.set_defaults(func=_cmd_bench)
+
     cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit can write, and nothing else",
                         description="Delete exactly the sidecar files (*.embedding.npy, *.phash, *.saliency.npy, "
                                     "*.hands.json, and temp files a killed writer left) below DIR, listing each. "
@@ -169,8 +183,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     _register(args)
     opts = ExtractOptions(
         root=args.root, images=args.images, model=args.model, pretrained=args.pretrained, device=args.device,
-        batch_size=args.batch_size, workers=args.workers, max_images=args.max_images, force=args.force,
-        retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
+        precision=args.precision, batch_size=args.batch_size, workers=args.workers, max_images=args.max_images,
+        force=args.force, retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
     )
     summary = run_extract(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(summary.lines()))
@@ -197,8 +211,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _register(args)
     opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
-                        device=args.device, workers=args.workers, steps=args.steps, holdout=args.holdout,
-                        progress=not args.no_progress)
+                        device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
+                        holdout=args.holdout, progress=not args.no_progress)
     result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))
     _warn_if_untrained(result.proposer.feature_model)
@@ -269,6 +283,17 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
     write_reports(runs, meta, out, out.with_suffix(".json"))
     print(out.read_text())
     print(f"report: {out} and {out.with_suffix('.json')}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from cropkit.bench import format_report, run_bench, write_report
+
+    report = run_bench(Path(args.root), args.decisions, args.new_images,
+                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    write_report(report, Path(args.out))
+    print(format_report(report))
+    print(f"report: {args.out}")
     return 0
 
 

@@ -41,6 +41,7 @@ class ExtractOptions:
     model: str = "ViT-B-32"
     pretrained: str = "openai"
     device: str = "auto"
+    precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
     batch_size: int = 32
     workers: int = -1  # -1: one per spare core
     max_images: int | None = None
@@ -139,9 +140,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
     if todo:
-        encoder = ClipEncoder(opts.model, weights, pick_device(opts.device))
-        log(f"encoding {len(todo)} images with {model_id} on {encoder.device} "
-            f"({encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d)")
+        encoder = ClipEncoder(opts.model, weights, pick_device(opts.device), opts.precision)
+        log(f"encoding {len(todo)} images with {model_id} on {encoder.device} ({encoder.precision}, "
+            f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d)")
         encode_start = time.perf_counter()
         _encode_all(todo, encoder, layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start

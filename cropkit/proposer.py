@@ -24,6 +24,7 @@ from cropkit.store import Features
 FORMAT = "cropkit-crop-proposer"
 DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size
 MAX_BYTES = 10 * 1024 * 1024
+SHORTLIST = 16  # candidates refined per requested suggestion
 _VERSION_RE = re.compile(r"^crop_proposer_v(\d+)\.pth$")
 
 
@@ -86,9 +87,10 @@ class CropProposer:
         emb = torch.from_numpy(features.global_emb.astype(np.float32))[None]
         scores, deltas = self.net(feats, emb)
         probs = torch.softmax(scores[0], dim=0).numpy()
-        refined = refine(boxes, deltas[0].numpy().astype(np.float64))
+        best = np.argsort(-probs)[: SHORTLIST * k]  # only the strongest candidates can make the top k
+        refined = refine(boxes[best], deltas[0].numpy()[best].astype(np.float64))
         scored = []
-        for box, p in zip(refined, probs):
+        for box, p in zip(refined, probs[best]):
             px = denormalise(tuple(float(v) for v in box), width, height)
             if aspect:
                 px = fit_box_to_aspect(px, aspect, width, height)

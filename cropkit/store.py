@@ -27,6 +27,15 @@ def pack_features(global_emb: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.concatenate([global_emb.reshape(1, d), grid.reshape(-1, d)]).astype(np.float16)
 
 
+def unpack_features(arr: np.ndarray) -> Features:
+    """The inverse of pack_features; raises ValueError for an array of the wrong shape or with NaNs."""
+    rows = arr.shape[0] - 1 if arr.ndim == 2 else -1
+    side = round(rows**0.5) if rows > 0 else 0
+    if arr.ndim != 2 or side * side != rows or not np.isfinite(arr).all():
+        raise ValueError(f"shape {arr.shape} is not (1 + G*G, D) finite values")
+    return Features(arr[0].astype(np.float32), arr[1:].astype(np.float32).reshape(side, side, -1))
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
@@ -76,10 +85,8 @@ class FeatureStore(NpyStore):
 
     def load(self, content_hash: str) -> Features:
         """Read one feature file; raises ValueError when it is corrupt or not this store's shape."""
-        arr = self.load_array(content_hash)
-        rows = arr.shape[0] - 1 if arr.ndim == 2 else -1
-        side = round(rows**0.5) if rows > 0 else 0
-        if arr.ndim != 2 or side * side != rows or not np.isfinite(arr).all():
-            path = self.path_for(content_hash)
-            raise ValueError(f"corrupt feature file {path}: shape {arr.shape}; delete it and rerun cropkit extract")
-        return Features(arr[0].astype(np.float32), arr[1:].astype(np.float32).reshape(side, side, -1))
+        try:
+            return unpack_features(self.load_array(content_hash))
+        except ValueError as exc:
+            raise ValueError(f"corrupt feature file {self.path_for(content_hash)}: {exc}; "
+                             "delete it and rerun cropkit extract") from None

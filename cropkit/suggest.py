@@ -18,7 +18,7 @@ from cropkit.learning import ImageData
 from cropkit.prepare import Failed, prepare_image
 from cropkit.proposer import CropProposer, latest_proposer
 from cropkit.scan import Skipped, stat_image
-from cropkit.store import FeatureStore, NpyStore
+from cropkit.store import FeatureStore, NpyStore, pack_features, unpack_features
 
 
 @dataclass
@@ -76,8 +76,8 @@ class Suggester:
             raise CropkitError(f"{path}: {prepared.message}")
         g, grid = enc.encode(prepared.pixels[None])
         store_prepared(prepared, g[0], grid[0], self.layout, cache, stores)
-        return ImageData(stores.features.load(prepared.hash), Cues.from_array(prepared.cues)), \
-            prepared.width, prepared.height
+        features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
+        return ImageData(features, Cues.from_array(prepared.cues)), prepared.width, prepared.height
 
     def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
                 cache: ProcessedCache | None = None) -> dict:

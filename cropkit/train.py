@@ -41,6 +41,7 @@ class TrainOptions:
     model: str = "ViT-B-32"
     pretrained: str = "openai"
     device: str = "auto"
+    precision: str = "auto"
     workers: int = -1
     steps: int = 600
     holdout: float = 0.2
@@ -103,7 +104,8 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
         raise CropkitError(f"no usable decisions in {layout.logs} (training_log.jsonl or suggestions.jsonl); "
                            "log some crops first (the README documents both formats)")
     extract_opts = ExtractOptions(root=layout.root, model=opts.model, pretrained=opts.pretrained,
-                                  device=opts.device, workers=opts.workers, progress=opts.progress)
+                                  device=opts.device, precision=opts.precision, workers=opts.workers,
+                                  progress=opts.progress)
     data, skipped, feature_model = load_image_data(layout, sorted(examples), extract_opts, log)
     usable = [examples[i] for i in sorted(examples) if i in data]
     if not usable:

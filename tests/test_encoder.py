@@ -27,8 +27,8 @@ from tests.libgen import photo_like
 CPU = torch.device("cpu")
 
 
-def tiny_encoder(pretrained: str = "none") -> ClipEncoder:
-    return ClipEncoder(TINY, resolve_weights(TINY, pretrained), CPU)
+def tiny_encoder(pretrained: str = "none", precision: str = "fp32") -> ClipEncoder:
+    return ClipEncoder(TINY, resolve_weights(TINY, pretrained), CPU, precision)
 
 
 def batch(*seeds: int, size: int = 64) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_checkpoint_file_loads_through_the_real_weights_path(tmp_path: Path):
     ckpt = tmp_path / "my_clip.pt"
     torch.save(trained.state_dict(), ckpt)
     weights = resolve_weights(TINY, str(ckpt))
-    enc = ClipEncoder(TINY, weights, CPU)
+    enc = ClipEncoder(TINY, weights, CPU, "fp32")
     assert not enc.untrained
     assert enc.model_id.startswith(f"{TINY}/file:my_clip.pt#") and len(enc.model_id.split("#")[1]) == 16
     pixels = batch(7, 8)
@@ -106,7 +106,7 @@ def test_safetensors_checkpoint(tmp_path: Path):
     trained = open_clip_reference(seed=5)
     path = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(path))
-    enc = ClipEncoder(TINY, resolve_weights(TINY, str(path)), CPU)
+    enc = ClipEncoder(TINY, resolve_weights(TINY, str(path)), CPU, "fp32")
     with torch.no_grad():
         ref = trained.encode_image(enc.to_input(batch(1)), normalize=True).numpy()
     np.testing.assert_allclose(enc.encode(batch(1))[0], ref, atol=1e-5)
@@ -140,7 +140,7 @@ def test_tag_found_in_the_hugging_face_cache(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     weights = resolve_weights(TINY, "cachedtag", cache_dir=str(tmp_path))
     assert weights.checkpoint == str(snapshot / "open_clip_pytorch_model.bin")
-    enc = ClipEncoder(TINY, weights, CPU)
+    enc = ClipEncoder(TINY, weights, CPU, "fp32")
     assert enc.model_id == f"{TINY}/cachedtag"
     with torch.no_grad():
         ref = trained.encode_image(enc.to_input(batch(2)), normalize=True).numpy()
@@ -194,3 +194,13 @@ def test_grid_cells_follow_image_layout():
     change = 1 - np.sum(g0[0] * g1[0], axis=-1)
     assert np.unravel_index(change.argmax(), change.shape) == (0, 0)
     Image.fromarray(marked[0])  # a valid image: the mark is really in the top-left corner
+
+
+def test_reduced_precision_stays_close_to_fp32():
+    pixels = batch(1, 2)
+    exact = tiny_encoder(precision="fp32").encode(pixels)[0]
+    for precision in ("bf16", "auto"):
+        approx = tiny_encoder(precision=precision).encode(pixels)[0]
+        assert (approx * exact).sum(axis=1).min() > 0.999
+    with pytest.raises(CropkitError, match="--precision"):
+        tiny_encoder(precision="int4")

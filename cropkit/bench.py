@@ -1,0 +1,141 @@
+"""``cropkit bench``: timings of the learning side on this machine, measured in one run.
+
+- train: ``cropkit train`` end to end on a cached library of N decisions (default 14,000);
+- suggest (cached): per-image latency from cached features, p50 and p95;
+- suggest (new image): a new 24-megapixel JPEG, decode and features included, encoder already loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cropkit.cache import CacheEntry, ProcessedCache
+from cropkit.composition import compute_cues
+from cropkit.decisions import CropDecision, append_decision
+from cropkit.encoder import RANDOM_INIT_SEED
+from cropkit.extract import Stores
+from cropkit.layout import Layout
+from cropkit.simulate import TASTES, subject_point
+from cropkit.store import FeatureStore, NpyStore, pack_features
+from cropkit.suggest import Suggester
+from cropkit.train import TrainOptions, run_train
+
+MODEL = "ViT-B-32"
+MODEL_ID = f"{MODEL}/random-init-seed{RANDOM_INIT_SEED}"
+
+
+def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list[Path]:
+    """``n`` small JPEGs with cached features, cues and one logged crop each, as a long-used library has."""
+    layout = Layout.from_args(root)
+    cache = ProcessedCache(layout.processed_files, MODEL_ID)
+    if len(cache.entries) >= n:
+        return sorted(layout.images.glob("*.jpg"))[:n]
+    rng = np.random.default_rng(0)
+    stores = Stores(FeatureStore(layout.embeddings, MODEL_ID), NpyStore(layout.cues))
+    layout.images.mkdir(parents=True, exist_ok=True)
+    pictures = [_picture(rng) for _ in range(64)]
+    cues = [compute_cues(p).to_array() for p in pictures]
+    subjects = [subject_point(p) for p in pictures]
+    paths, taste = [], TASTES["thirds-4:5"]
+    for i in range(n):
+        k = i % len(pictures)
+        path = layout.images / f"bench_{i:05d}.jpg"
+        pictures[k].save(path, quality=80)
+        st = path.stat()
+        digest = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+        g = rng.standard_normal(512).astype(np.float32)
+        grid = rng.standard_normal((7, 7, 512)).astype(np.float32)
+        stores.features.write(digest, pack_features(g / np.linalg.norm(g), grid))
+        stores.cues.write(digest, cues[k])
+        w, h = pictures[k].size
+        cache.append(CacheEntry(layout.relative_name(path), st.st_size, st.st_mtime_ns, MODEL_ID, "ok", hash=digest,
+                                phash="0" * 16, width=w, height=h, shapes={"global": [512], "grid": [7, 7, 512]}))
+        append_decision(layout.logs, CropDecision(layout.relative_name(path), w, h, taste(w, h, subjects[k]), i))
+        paths.append(path)
+        if (i + 1) % 2000 == 0:
+            log(f"synthesised {i + 1} of {n} cached images")
+    return paths
+
+
+def _picture(rng: np.random.Generator) -> Image.Image:
+    w, h = int(rng.integers(240, 400)), int(rng.integers(200, 340))
+    arr = rng.normal(120, 20, (h, w, 3))
+    cx, cy, r = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h, 0.1 * min(w, h)
+    yy, xx = np.mgrid[0:h, 0:w]
+    arr[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = (240, 50, 40)
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+def camera_jpeg(path: Path, seed: int) -> Path:
+    """A 24-megapixel (6000x4000) JPEG at quality 92, as a camera writes."""
+    rng = np.random.default_rng(seed)
+    small = rng.normal(128, 40, (400, 600, 3)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(small).resize((6000, 4000), Image.Resampling.BICUBIC).save(path, quality=92)
+    return path
+
+
+def _percentiles(ms: list[float]) -> dict:
+    q = statistics.quantiles(ms, n=20)
+    return {"p50_ms": statistics.median(ms), "p95_ms": q[18], "n": len(ms)}
+
+
+def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    paths = synth_cached_library(root, n_decisions, log)
+    log(f"training on {n_decisions} decisions ...")
+    t = time.perf_counter()
+    result = run_train(TrainOptions(root=root, model=MODEL, pretrained="none", progress=False), log=lambda _m: None)
+    train_s = time.perf_counter() - t
+
+    suggester = Suggester.open(root, result.path)
+    cache = ProcessedCache(suggester.layout.processed_files, suggester.feature_model)
+    cached_ms = []
+    for p in paths[:300]:
+        t = time.perf_counter()
+        suggester.suggest(p, cache=cache)
+        cached_ms.append((time.perf_counter() - t) * 1000)
+
+    suggester.encoder()  # model load excluded, as the target says
+    new_ms = []
+    new_dir = root / "new"
+    new_dir.mkdir(exist_ok=True)
+    for i in range(n_new):
+        jpeg = camera_jpeg(new_dir / f"camera_{time.time_ns()}_{i}.jpg", i)
+        t = time.perf_counter()
+        suggester.suggest(jpeg, cache=cache)
+        new_ms.append((time.perf_counter() - t) * 1000)
+        jpeg.unlink()
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU", "date": time.strftime("%Y-%m-%d"),
+        "train": {"decisions": n_decisions, "seconds": train_s, "target_s": 60},
+        "suggest_cached": {**_percentiles(cached_ms), "target_ms": 5},
+        "suggest_new_24mp": {**_percentiles(new_ms), "target_ms": 100, "model": MODEL_ID},
+    }
+    return report
+
+
+def format_report(r: dict) -> str:
+    t, c, n = r["train"], r["suggest_cached"], r["suggest_new_24mp"]
+    return "\n".join([
+        f"machine: {r['machine']}",
+        f"train on {t['decisions']:,} decisions: {t['seconds']:.1f} s (target <= {t['target_s']} s, "
+        f"ratio {t['seconds'] / t['target_s']:.2f})",
+        f"suggest, cached features: p50 {c['p50_ms']:.2f} ms, p95 {c['p95_ms']:.2f} ms (target <= {c['target_ms']} ms)",
+        f"suggest, new 24 MP JPEG ({n['model']}): p50 {n['p50_ms']:.1f} ms, p95 {n['p95_ms']:.1f} ms "
+        f"(target <= {n['target_ms']} ms)",
+    ])
+
+
+def write_report(r: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r, indent=1))
