@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-import numpy as np
-
 from cropkit.candidates import CueTables, candidate_set
 from cropkit.composition import Cues
 from cropkit.geometry import (
@@ -16,8 +14,8 @@ from cropkit.geometry import (
     fit_box_to_aspect,
     largest_centred_box,
     nearest_standard_aspect,
+    nms_top_k,
     normalise,
-    top_k_distinct,
 )
 
 
@@ -103,9 +101,8 @@ class SaliencyCrop(Baseline):
         tables = CueTables(cues)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         score = tables.saliency_inside(boxes) - 0.5 * area - 0.05 * tables.border_edges(boxes)
-        best = np.argsort(-score)[: 50 * k]
-        scored = [(denormalise(tuple(float(v) for v in boxes[i]), width, height), float(score[i])) for i in best]
-        return top_k_distinct(scored, k)
+        return [(denormalise(tuple(float(v) for v in boxes[i]), width, height), float(score[i]))
+                for i in nms_top_k(boxes, score, k)]
 
 
 BASELINES = (FullFrame, CentreCrop, MeanBox, SaliencyCrop)

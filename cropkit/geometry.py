@@ -1,8 +1,11 @@
-"""Boxes and crop metrics: pure functions, no I/O. A box is ``(x0, y0, x1, y1)`` in pixels, x1 > x0, y1 > y0."""
+"""Boxes and crop metrics: pure functions, no I/O. A box is ``(x0, y0, x1, y1)`` with x1 > x0, y1 > y0;
+arrays of boxes are (N, 4)."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 Box = tuple[float, float, float, float]
 
@@ -64,12 +67,7 @@ def fit_box_to_aspect(box: Box, aspect: float | None, width: float, height: floa
     """The box of the requested aspect (width/height) with the same centre and area, kept inside the image."""
     if aspect is None:
         return clamp_box(box, width, height)
-    a = max(area(box), 1e-9)
-    w, h = math.sqrt(a * aspect), math.sqrt(a / aspect)
-    scale = min(1.0, width / w, height / h)
-    w, h = w * scale, h * scale
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return clamp_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), width, height)
+    return tuple(float(v) for v in fit_boxes_to_aspect(np.array([box], dtype=np.float64), aspect, width, height)[0])
 
 
 def normalise(box: Box, width: float, height: float) -> Box:
@@ -114,12 +112,36 @@ def nearest_standard_aspect(box: Box) -> str:
     return min(STANDARD_ASPECTS, key=lambda name: abs(math.log(r / STANDARD_ASPECTS[name])))
 
 
-def top_k_distinct(scored: list[tuple[Box, float]], k: int, max_overlap: float = 0.7) -> list[tuple[Box, float]]:
-    """The k best-scoring boxes, skipping any that overlap an already chosen one by more than ``max_overlap`` IoU."""
-    chosen: list[tuple[Box, float]] = []
-    for box, score in sorted(scored, key=lambda bs: bs[1], reverse=True):
-        if all(iou(box, c) <= max_overlap for c, _ in chosen):
-            chosen.append((box, score))
-            if len(chosen) == k:
-                break
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of two arrays of boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def nms_top_k(boxes: np.ndarray, scores: np.ndarray, k: int, max_overlap: float = 0.7) -> list[int]:
+    """Indices of the k best boxes, each overlapping every better chosen one by at most ``max_overlap`` IoU."""
+    alive = np.ones(len(boxes), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < k and alive.any():
+        i = int(np.flatnonzero(alive)[np.argmax(scores[alive])])
+        chosen.append(i)
+        alive &= iou_matrix(boxes, boxes[i : i + 1])[:, 0] <= max_overlap
     return chosen
+
+
+def fit_boxes_to_aspect(boxes: np.ndarray, aspect: float, width: float, height: float) -> np.ndarray:
+    """Vectorised geometry.fit_box_to_aspect: same centre and area, the requested aspect, inside the image."""
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    w, h = np.sqrt(area * aspect), np.sqrt(area / aspect)
+    scale = np.minimum(1.0, np.minimum(width / w, height / h))
+    w, h = w * scale, h * scale
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    x0 = np.clip(cx - w / 2, 0.0, width - w)
+    y0 = np.clip(cy - h / 2, 0.0, height - h)
+    return np.stack([x0, y0, x0 + w, y0 + h], axis=1)

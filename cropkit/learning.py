@@ -17,10 +17,10 @@ import torch
 from torch.nn import functional as F
 
 from cropkit.baselines import Target
-from cropkit.candidates import ImageContext, candidate_features, candidate_set, iou_matrix
+from cropkit.candidates import ImageContext, candidate_features, candidate_set
 from cropkit.composition import Cues
 from cropkit.decisions import CropDecision, SuggestionDecision
-from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, nearest_standard_aspect, normalise
+from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, iou_matrix, nearest_standard_aspect, normalise
 from cropkit.proposer import ProposerNet
 from cropkit.store import Features
 

@@ -18,13 +18,12 @@ from cropkit.candidates import FEATURE_NAMES, ImageContext, candidate_features, 
 from cropkit.composition import Cues
 from cropkit.errors import CropkitError
 from cropkit.fileio import atomic_write_bytes
-from cropkit.geometry import Box, denormalise, fit_box_to_aspect, top_k_distinct
+from cropkit.geometry import Box, fit_boxes_to_aspect, nms_top_k
 from cropkit.store import Features
 
 FORMAT = "cropkit-crop-proposer"
 DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size
 MAX_BYTES = 10 * 1024 * 1024
-SHORTLIST = 16  # candidates refined per requested suggestion
 _VERSION_RE = re.compile(r"^crop_proposer_v(\d+)\.pth$")
 
 
@@ -87,15 +86,10 @@ class CropProposer:
         emb = torch.from_numpy(features.global_emb.astype(np.float32))[None]
         scores, deltas = self.net(feats, emb)
         probs = torch.softmax(scores[0], dim=0).numpy()
-        best = np.argsort(-probs)[: SHORTLIST * k]  # only the strongest candidates can make the top k
-        refined = refine(boxes[best], deltas[0].numpy()[best].astype(np.float64))
-        scored = []
-        for box, p in zip(refined, probs[best]):
-            px = denormalise(tuple(float(v) for v in box), width, height)
-            if aspect:
-                px = fit_box_to_aspect(px, aspect, width, height)
-            scored.append((px, float(p)))
-        return top_k_distinct(scored, k)
+        px = refine(boxes, deltas[0].numpy().astype(np.float64)) * np.array([width, height, width, height])
+        if aspect:
+            px = fit_boxes_to_aspect(px, aspect, width, height)
+        return [(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
 
     def save(self, models_dir: Path) -> Path:
         """Write as the next free ``crop_proposer_vN.pth``; never overwrites an existing version."""

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from cropkit.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
 from cropkit.candidates import CueTables
 from cropkit.composition import compute_cues
-from cropkit.geometry import candidate_boxes, iou, top_k_distinct
+from cropkit.geometry import candidate_boxes, iou, nms_top_k
 
 
 def subject_picture(cx: float, cy: float, w: int = 400, h: int = 300) -> Image.Image:
@@ -71,5 +71,6 @@ def test_candidates_cover_the_frame_at_one_aspect():
     assert all(abs((b[2] - b[0]) / (b[3] - b[1]) - 0.8) < 1e-9 for b in boxes)
     assert all(b[0] >= 0 and b[2] <= 400 + 1e-9 and b[1] >= 0 and b[3] <= 300 + 1e-9 for b in boxes)
     assert min(b[0] for b in boxes) == 0 and max(b[2] for b in boxes) == pytest.approx(400)
-    assert top_k_distinct([((0, 0, 10, 10), 1.0), ((0, 0, 10, 9), 0.9), ((20, 20, 30, 30), 0.5)], 2) == [
-        ((0, 0, 10, 10), 1.0), ((20, 20, 30, 30), 0.5)]
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 9], [20, 20, 30, 30]], dtype=float)
+    assert nms_top_k(boxes, np.array([1.0, 0.9, 0.5]), 2) == [0, 2]
+    assert nms_top_k(boxes, np.array([1.0, 0.9, 0.5]), 5) == [0, 2]
