@@ -6,6 +6,7 @@ Runs in decode worker processes; imports no torch.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
     except OSError as exc:
         return Failed(path, size, mtime_ns, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     size, mtime_ns = st.st_size, st.st_mtime_ns
+    digest = _HashInBackground(data)  # SHA-256 and the decode both release the GIL: overlap them
     try:
         img, (width, height) = decode_oriented_rgb(data, input_size)
         pixels = squash_to_square(img, input_size)
@@ -65,5 +67,26 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
         return Failed(path, size, mtime_ns, exc.kind, str(exc))
     except Exception as exc:  # never let one hostile file stop the run
         return Failed(path, size, mtime_ns, "decode-error", f"{type(exc).__name__}: {exc}")
-    digest = hashlib.sha256(data).hexdigest()
-    return Prepared(path, size, mtime_ns, digest, phash, width, height, pixels, cues)
+    return Prepared(path, size, mtime_ns, digest.result(), phash, width, height, pixels, cues)
+
+
+class _HashInBackground:
+    """SHA-256 of a large buffer on a second thread; small buffers are hashed at once."""
+
+    def __init__(self, data: bytes):
+        self._digest: str | None = None
+        self._thread = None
+        if len(data) < (1 << 20):
+            self._digest = hashlib.sha256(data).hexdigest()
+        else:
+            self._thread = threading.Thread(target=self._run, args=(data,), daemon=True)
+            self._thread.start()
+
+    def _run(self, data: bytes) -> None:
+        self._digest = hashlib.sha256(data).hexdigest()
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        assert self._digest is not None
+        return self._digest
