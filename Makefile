@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cropkit sample-library $(SAMPLE)
 	$(BIN)/cropkit extract --images $(SAMPLE) --pretrained $(PRETRAINED)
+	$(BIN)/cropkit notebooks --demo --root data/demo -p pretrained $(PRETRAINED)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

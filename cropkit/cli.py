@@ -90,9 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root_args(tr)
     _add_feature_args(tr)
     tr.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default: 600)")
+    tr.add_argument("--epochs", type=_positive, help="passes over the training images (overrides --steps)")
     tr.add_argument("--holdout", type=float, default=0.2,
                     help="share of images held out for the metrics, split by image (default: 0.2)")
     tr.add_argument("--workers", type=int, default=-1, help="decode workers for missing features")
+    tr.add_argument("--learning-curve", metavar="DIR",
+                    help="also refit on the first 10, 30, 100, ... training images and save learning-curve "
+                         "figures (quality against number of decisions) to DIR")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
 
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ev.add_argument("--out", metavar="DIR", help="report folder (default: data/ai_data/reports/evaluation_<time>)")
     _add_model_config(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -150,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
     bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
     bn.set_defaults(func=_cmd_bench)
+
+    nb = sub.add_parser("notebooks", help="run the extract, train and evaluate notebooks headless (papermill)",
+                        description="Executes notebooks/01..03 in order with papermill and keeps each executed "
+                                    "notebook as ROOT/data/ai_data/runs/<time>_<name>.ipynb, its figures in "
+                                    "ROOT/data/ai_data/runs/<time>_figures/. With --demo, a demo library with a "
+                                    "simulated photographer's decisions is built at ROOT first if it has none.")
+    nb.add_argument("--root", default=None, metavar="DIR", help="folder that holds data/ (default: data/demo)")
+    nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a notebook parameter (value read as YAML, as papermill -y does), repeatable")
+    nb.add_argument("--demo", action="store_true", help="build the demo library at ROOT when it has none")
+    nb.set_defaults(func=_cmd_notebooks)
 
     cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit can write, and nothing else",
                         description="Delete exactly the sidecar files (*.embedding.npy, *.phash, *.saliency.npy, "
@@ -212,9 +228,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _register(args)
     opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
                         device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
-                        holdout=args.holdout, progress=not args.no_progress)
+                        epochs=args.epochs, holdout=args.holdout, progress=not args.no_progress)
     result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))
+    if args.learning_curve:
+        from cropkit.train import learning_curve_figures
+
+        for path in learning_curve_figures(result, Path(args.learning_curve), opts.steps).values():
+            print(f"figure:     {path}")
     _warn_if_untrained(result.proposer.feature_model)
     return 0
 
@@ -252,23 +273,14 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cropkit.evaluate import EvaluateOptions, run_evaluate
+    from cropkit.evaluate import EvaluateOptions, report_lines, run_evaluate
 
     _register(args)
     opts = EvaluateOptions(root=args.root, model=args.model, holdout=args.holdout, window=args.window,
-                           device=args.device, progress=not args.no_progress)
+                           device=args.device, progress=not args.no_progress, out_dir=args.out)
     report, out = run_evaluate(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     _warn_if_untrained(report["feature_model"])
-    print(f"proposer {report['proposer']} on {report['held_out_images']} held-out images:")
-    for name, s in report["methods"].items():
-        print(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
-              f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")
-    sug = report["suggestions"]
-    for model, c in sug["by_model"].items():
-        print(f"  logged suggestions of {model}: {c['acceptance_rate']:.1%} approved")
-    print(f"report:  {out / 'report.json'}")
-    for path in report["figures"].values():
-        print(f"figure:  {path}")
+    print("\n".join(report_lines(report, out)))
     return 0
 
 
@@ -294,6 +306,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     write_report(report, Path(args.out))
     print(format_report(report))
     print(f"report: {args.out}")
+    return 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cropkit.runs import resolve_root, run_notebooks
+
+    root = resolve_root(args.root)
+    params = {name: yaml.safe_load(value) for name, value in args.parameter}
+    params["demo"] = args.demo
+    result = run_notebooks(root, params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    for path in result.executed:
+        print(f"executed: {path}")
+    for path in result.figures:
+        print(f"figure:   {path}")
     return 0
 
 

@@ -16,8 +16,9 @@ from cropkit.errors import CropkitError
 from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
 from cropkit.extract import ExtractOptions
 from cropkit.fileio import atomic_write_bytes
+from cropkit.geometry import denormalise
 from cropkit.layout import Layout
-from cropkit.learning import examples_from_decisions, split_by_image
+from cropkit.learning import Example, examples_from_decisions, split_by_image
 from cropkit.proposer import CropProposer, latest_proposer
 from cropkit.train import load_image_data
 
@@ -30,19 +31,20 @@ class EvaluateOptions:
     window: int = 50
     device: str = "auto"
     progress: bool = True
+    out_dir: str | Path | None = None  # default: data/ai_data/reports/evaluation_<time>
 
 
 def suggestion_stats(suggestions: list[SuggestionDecision], window: int) -> dict:
-    """Acceptance (approved share) by model version and as a rolling rate over decision order."""
+    """Acceptance (approved share) by model version, and each version's rolling rate over decision order."""
     ordered = sorted(suggestions, key=lambda s: s.ts)
     by_model: dict[str, Counter] = defaultdict(Counter)
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    recent: list[int] = []
+    recent: dict[str, list[bool]] = defaultdict(list)
     retrains, last_model = [], None
     for i, s in enumerate(ordered, start=1):
         by_model[s.model][s.decision] += 1
-        recent = (recent + [s.decision == "approved"])[-window:]
-        series[s.model].append((i, sum(recent) / len(recent)))
+        mine = recent[s.model] = (recent[s.model] + [s.decision == "approved"])[-window:]
+        series[s.model].append((i, sum(mine) / len(mine)))
         if last_model is not None and s.model != last_model:
             retrains.append(i)
         last_model = s.model
@@ -52,6 +54,15 @@ def suggestion_stats(suggestions: list[SuggestionDecision], window: int) -> dict
         "rolling": dict(series),
         "retrains": retrains,
     }
+
+
+def worst_examples(layout: Layout, scores: dict, examples: dict[str, Example], n: int = 8) -> list[dict]:
+    """The ``n`` held-out images where the proposer's top suggestion was furthest from the photographer's crop."""
+    ranked = sorted(zip(scores["images"], scores["top1"], scores["ious"]), key=lambda r: r[2])[:n]
+    return [{"path": layout.root / image, "width": examples[image].width, "height": examples[image].height,
+             "suggested": top1, "finals": [denormalise(b, examples[image].width, examples[image].height)
+                                           for b in examples[image].positives], "iou": value}
+            for image, top1, value in ranked]
 
 
 def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> tuple[dict, Path]:
@@ -75,11 +86,15 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     test = [e for e in usable if e.image in set(test_names)]
     methods = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
     stats = suggestion_stats(suggestions, opts.window)
-    out = layout.ai_data / "reports" / f"evaluation_{time.strftime('%Y%m%d-%H%M%S')}"
-    figures = {name: out / f"{name}.png" for name in ("iou_by_method", "acceptance_over_time", "decisions_by_model")}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(opts.out_dir) if opts.out_dir else layout.ai_data / "reports" / f"evaluation_{stamp}"
+    names = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
+    figures = {name: out / f"{name}.png" for name in names}
     plots.iou_by_method(methods, figures["iou_by_method"])
     plots.acceptance_over_time(stats["rolling"], stats["retrains"], figures["acceptance_over_time"])
     plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
+    plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
+                       figures["examples_worst_first"])
     report = {
         "proposer": path.name, "feature_model": feature_model, "held_out_images": len(test),
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
@@ -87,3 +102,16 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     }
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
     return report, out
+
+
+def report_lines(report: dict, out: Path) -> list[str]:
+    """The human summary of an evaluation report, as the CLI and the notebook print it."""
+    lines = [f"proposer {report['proposer']} on {report['held_out_images']} held-out images:"]
+    for name, s in report["methods"].items():
+        lines.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
+                     f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")
+    for model, c in report["suggestions"]["by_model"].items():
+        lines.append(f"  logged suggestions of {model}: {c['acceptance_rate']:.1%} approved")
+    lines.append(f"report:  {out / 'report.json'}")
+    lines += [f"figure:  {path}" for path in report["figures"].values()]
+    return lines

@@ -47,5 +47,30 @@ def evaluate_methods(methods: dict[str, Method], test: list[Example], data: dict
         proposals = [method(e, data[e.image]) for e in scored]
         scores = score_proposals(proposals, truths, sizes).to_json()
         scores["ious"] = [max(iou(p[0], t) for t in ts) for p, ts in zip(proposals, truths)]
+        scores["top1"] = [[round(v, 1) for v in p[0]] for p in proposals]
+        scores["images"] = [e.image for e in scored]
         report[name] = scores
     return report
+
+
+def learning_curve(train: list[Example], test: list[Example], data: dict[str, ImageData],
+                   fit: Callable[[list[Example], dict[str, ImageData]], CropProposer],
+                   points: tuple[int, ...]) -> dict[int, dict[str, dict]]:
+    """Proposer and baselines trained on the first N training images, all scored on the same held-out images."""
+    curve = {}
+    for n in points:
+        subset = train[:n]
+        proposer = fit(subset, data)
+        report = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(subset)}, test, data)
+        curve[n] = {name: summary_only(s) for name, s in report.items()}
+    return curve
+
+
+def summary_only(scores: dict) -> dict:
+    """The aggregate scores of one method, without the per-image lists."""
+    return {k: v for k, v in scores.items() if k not in ("ious", "top1", "images")}
+
+
+def curve_points(n_train: int, points: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)) -> tuple[int, ...]:
+    """The standard curve points below the number of training images, and that number itself."""
+    return tuple(p for p in points if p < n_train) + (n_train,)

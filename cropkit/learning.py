@@ -25,6 +25,7 @@ from cropkit.proposer import ProposerNet
 from cropkit.store import Features
 
 CANDIDATES_PER_IMAGE = 96
+BATCH_IMAGES = 32
 TEMPERATURE = 0.08
 
 
@@ -154,7 +155,7 @@ def training_arrays(examples: list[Example], data: dict[str, ImageData], aspects
     return TrainingArrays(*(torch.from_numpy(np.stack(c).astype(np.float32)) for c in cols))
 
 
-def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = 32, seed: int = 0,
+def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = BATCH_IMAGES, seed: int = 0,
                 progress=None) -> ProposerNet:
     """Train a fresh network on the arrays: match the target distribution, avoid negatives, learn refinements."""
     torch.manual_seed(seed)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no global state, any backend, notebooks show the returned figure
 
+METRIC_LABELS = {"mean_iou": "mean IoU", "acceptance_rate": "acceptance rate (IoU >= 0.85)",
+                 "mean_bde": "mean BDE", "best_of_k_iou": "best-of-3 IoU"}
+
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +47,7 @@ def acceptance_over_time(series: dict[str, list[tuple[float, float]]], retrains:
     ax.set_ylabel("acceptance rate (rolling)")
     ax.set_ylim(0, 1)
     if series or retrains:
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     ax.set_title("Suggestions accepted over time")
     _save(fig, path)
     return fig
@@ -77,8 +80,41 @@ def learning_curves(curves: dict[int, dict[str, dict]], path: Path, metric: str 
         ax.plot(ns, [curves[n][m][metric] for n in ns], marker="o", label=m)
     ax.set_xscale("log")
     ax.set_xlabel("decisions learned from")
-    ax.set_ylabel(metric.replace("_", " "))
+    label = METRIC_LABELS.get(metric, metric)
+    ax.set_ylabel(label)
     ax.legend()
-    ax.set_title(f"Learning curve: {metric.replace('_', ' ')}")
+    ax.set_title(f"Learning curve on this library: {label}")
+    _save(fig, path)
+    return fig
+
+
+def example_grid(items: list[dict], path: Path, columns: int = 4):
+    """Images with the suggestion (dotted green) and the photographer's crop (solid orange), worst IoU first.
+
+    Each item: ``{"path", "width", "height", "suggested": box, "finals": [box, ...], "iou"}``; images are only read.
+    """
+    from matplotlib.patches import Rectangle
+
+    from cropkit.decode import decode_oriented_rgb
+    from cropkit.fileio import read_source_bytes
+
+    items = sorted(items, key=lambda it: it["iou"])
+    rows = max(1, -(-len(items) // columns))
+    fig = Figure(figsize=(3.2 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, it in zip(axes.ravel(), items):
+        data, _ = read_source_bytes(Path(it["path"]))
+        img, _ = decode_oriented_rgb(data, 320)
+        img.thumbnail((480, 480))
+        sx, sy = img.width / it["width"], img.height / it["height"]
+        ax.imshow(img)
+        for box, style in [(it["suggested"], {"edgecolor": "lime", "linestyle": ":", "linewidth": 2.2})] + [
+                (b, {"edgecolor": "orange", "linestyle": "-", "linewidth": 1.6}) for b in it["finals"]]:
+            ax.add_patch(Rectangle((box[0] * sx, box[1] * sy), (box[2] - box[0]) * sx, (box[3] - box[1]) * sy,
+                                   fill=False, **style))
+        ax.set_title(f"IoU {it['iou']:.2f}  {Path(it['path']).name}", fontsize=8)
+    fig.suptitle("Suggestion (dotted green) and final crop (orange), worst first", fontsize=10)
     _save(fig, path)
     return fig

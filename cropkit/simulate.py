@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from cropkit.composition import spectral_residual_saliency
 from cropkit.decisions import CropDecision
-from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.evaluation import learning_curve as evaluation_curve
 from cropkit.geometry import Box, clamp_box, largest_centred_box
 from cropkit.learning import examples_from_decisions
 
@@ -110,14 +110,9 @@ def decisions_for(taste: str, root: Path, paths: list[Path]) -> list[CropDecisio
 def learning_curve(taste: str, train_decisions: list[CropDecision], test_decisions: list[CropDecision],
                    data: dict, fit: Callable, points=CURVE_POINTS) -> TasteRun:
     """Proposer and baselines trained on the first N decisions, all scored on the same held-out pictures."""
+    train = list(examples_from_decisions(train_decisions, []).values())
     test = list(examples_from_decisions(test_decisions, []).values())
-    curve = {}
-    for n in points:
-        train = list(examples_from_decisions(train_decisions[:n], []).values())
-        proposer = fit(train, data)
-        report = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
-        curve[n] = {name: {k: v for k, v in s.items() if k != "ious"} for name, s in report.items()}
-    return TasteRun(taste, curve)
+    return TasteRun(taste, evaluation_curve(train, test, data, fit, points))
 
 
 def beats_baselines_from(run: TasteRun) -> int | None:
@@ -197,3 +192,63 @@ def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model
             "n_train": n_train, "n_test": n_test, "n_photos": len(photos), "feature_model": feature_model,
             "steps": steps, "seconds": time.perf_counter() - started}
     return runs, meta
+
+
+def simulated_review(root: Path, taste: str, images: list[Path], suggester) -> dict[str, int]:
+    """The simulated photographer reviews the proposer's suggestion for each image, as in the review widget:
+    approved when it would accept it (IoU >= 0.85 to its own crop), rejected when it is far off (IoU < 0.3),
+    modified to its own crop otherwise. Every decision is appended to suggestions.jsonl."""
+    from cropkit.decisions import SuggestionDecision, append_decision
+    from cropkit.geometry import iou
+    from cropkit.metrics import ACCEPT_IOU
+
+    counts = {"approved": 0, "modified": 0, "rejected": 0}
+    rule = TASTES[taste]
+    for path in images:
+        result = suggester.suggest(path, k=1)
+        with Image.open(path) as img:
+            img.load()
+            wanted = rule(img.width, img.height, subject_point(img))
+        suggested = tuple(result["suggestions"][0]["box"])
+        overlap = iou(suggested, wanted)
+        decision = "approved" if overlap >= ACCEPT_IOU else "rejected" if overlap < 0.3 else "modified"
+        final = suggested if decision == "approved" else None if decision == "rejected" else wanted
+        append_decision(root / "data" / "ai_data" / "logs", SuggestionDecision(
+            result["image"], result["width"], result["height"], suggested, final, decision, result["model"],
+            time.time()))
+        counts[decision] += 1
+    return counts
+
+
+def build_demo_root(root: Path, n_crops: int = 100, n_review: int = 30, taste: str = "thirds-4:5",
+                    model: str = "ViT-B-32", pretrained: str = "none", log: Callable[[str], None] = print) -> bool:
+    """A demo library whose simulated photographer has cropped ``n_crops`` pictures, then reviewed two rounds of
+    ``n_review`` suggestions, each from a proposer retrained on everything logged before.
+
+    Does nothing (returns False) when ``root`` already holds pictures: an existing library is never touched.
+    """
+    from cropkit.decisions import append_decision
+    from cropkit.extract import ExtractOptions, run_extract
+    from cropkit.layout import Layout
+    from cropkit.sample_library import build_sample_library
+    from cropkit.suggest import Suggester
+    from cropkit.train import TrainOptions, run_train
+
+    layout = Layout.from_args(root)
+    variants = layout.images / "variants"
+    if variants.is_dir() and any(variants.iterdir()):
+        return False
+    n_pictures = n_crops + 2 * n_review
+    log(f"building the demo library in {layout.root}: {n_pictures} pictures cut from the sample photos")
+    photos, _ = build_sample_library(layout.root / "data" / "sample_library")
+    paths = make_variants(photos, variants, n_pictures)
+    crops, first, second = paths[:n_crops], paths[n_crops:n_crops + n_review], paths[n_crops + n_review:]
+    for decision in decisions_for(taste, layout.root, crops):
+        append_decision(layout.logs, decision)
+    quiet = dict(model=model, pretrained=pretrained, progress=False)
+    run_extract(ExtractOptions(root=layout.root, **quiet), log=lambda _m: None)
+    for batch in (first, second):
+        trained = run_train(TrainOptions(root=layout.root, **quiet), log=lambda _m: None)
+        counts = simulated_review(layout.root, taste, batch, Suggester(layout, trained.proposer))
+        log(f"simulated review of {len(batch)} suggestions of {trained.proposer.name}: {counts}")
+    return True

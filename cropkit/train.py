@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,12 @@ from cropkit.cache import ProcessedCache
 from cropkit.composition import Cues
 from cropkit.decisions import read_crops, read_suggestions
 from cropkit.errors import CropkitError
-from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method, summary_only
 from cropkit.extract import ExtractOptions, run_extract
 from cropkit.fileio import BadLine
 from cropkit.layout import Layout
 from cropkit.learning import (
+    BATCH_IMAGES,
     Example,
     ImageData,
     examples_from_decisions,
@@ -44,6 +46,7 @@ class TrainOptions:
     precision: str = "auto"
     workers: int = -1
     steps: int = 600
+    epochs: int | None = None  # if given, overrides steps: passes over the training images
     holdout: float = 0.2
     seed: int = 0
     progress: bool = True
@@ -51,10 +54,15 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
+    """The saved proposer, what was skipped, and the split and data it was trained and scored on."""
+
     path: Path
     proposer: CropProposer
     problems: list[BadLine] = field(default_factory=list)
     skipped_images: dict[str, str] = field(default_factory=dict)
+    train: list[Example] = field(default_factory=list)
+    test: list[Example] = field(default_factory=list)
+    data: dict[str, ImageData] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         m = self.proposer.meta
@@ -113,16 +121,17 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
     train_names, test_names = split_by_image([e.image for e in usable], opts.holdout)
     train = [e for e in usable if e.image in set(train_names)]
     test = [e for e in usable if e.image in set(test_names)]
-    proposer = fit_proposer(train, data, opts.steps, opts.seed, opts.progress)
+    steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
+    proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
     heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
     proposer.meta.update(
         feature_model=feature_model, pretrained=opts.pretrained, fingerprint=fingerprint(crops, suggestions),
         n_decisions=len(crops) + len(suggestions), n_train_images=len(train), n_test_images=len(test),
-        heldout={k: {m: v for m, v in s.items() if m != "ious"} for k, s in heldout.items()},
+        heldout={k: summary_only(s) for k, s in heldout.items()},
         cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     path = proposer.save(layout.models)
-    return TrainResult(path, proposer, problems, skipped)
+    return TrainResult(path, proposer, problems, skipped, train, test, data)
 
 
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
@@ -133,3 +142,24 @@ def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 
     with tqdm(total=steps, desc="train", unit="step", disable=not progress) as bar:
         net = fit_network(arrays, steps=steps, seed=seed, progress=bar)
     return CropProposer(net, {"aspects": aspects})
+
+
+def learning_curve_figures(result: TrainResult, out_dir: Path, steps: int = 600) -> dict[str, Path]:
+    """Quality against number of decisions on this library: proposer and baselines refitted on the first N
+    training images, scored on the same held-out images. Saves two PNGs and the numbers as JSON."""
+    import json
+
+    from cropkit import plots
+    from cropkit.evaluation import curve_points, learning_curve
+
+    if not result.test:
+        raise CropkitError("no held-out images to draw a learning curve on; log more decisions")
+    curve = learning_curve(result.train, result.test, result.data,
+                           lambda train, data: fit_proposer(train, data, steps=steps), curve_points(len(result.train)))
+    out = {"learning_curve_iou": out_dir / "learning_curve_iou.png",
+           "learning_curve_acceptance": out_dir / "learning_curve_acceptance.png"}
+    plots.learning_curves(curve, out["learning_curve_iou"], metric="mean_iou")
+    plots.learning_curves(curve, out["learning_curve_acceptance"], metric="acceptance_rate")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "learning_curve.json").write_text(json.dumps(curve, indent=1))
+    return out
