@@ -127,17 +127,32 @@ def _optional_str(obj: dict, key: str) -> str | None:
 
 
 def read_log(path: Path, record_type: type) -> tuple[list, list[BadLine]]:
-    """Every valid record of a log, and every unusable line with why; never raises on content."""
-    records, problems = [], []
+    """Every valid record of a log that no later undo line cancels, and every unusable line with why.
+
+    Never raises on content. An undo line ``{"image", "undo": <ts of the cancelled line>, "ts"}`` is how the
+    reviewer takes a decision back while the log stays append-only.
+    """
+    records, problems, undone = [], [], set()
     for lineno, obj in read_jsonl(path):
         if isinstance(obj, BadLine):
             problems.append(obj)
             continue
         try:
-            records.append(record_type.from_json(obj))
+            if "undo" in obj:
+                undone.add(_undo_key(obj))
+            else:
+                records.append(record_type.from_json(obj))
         except ValueError as exc:
             problems.append(BadLine(path, lineno, str(exc)))
-    return records, problems
+    return [r for r in records if (r.image, r.ts) not in undone], problems
+
+
+def _undo_key(obj: dict) -> tuple[str, float]:
+    target = obj["undo"]
+    if not isinstance(target, (int, float)) or isinstance(target, bool):
+        raise ValueError("'undo' must be the 'ts' of the line it cancels")
+    _ts(obj)
+    return safe_image_path(obj.get("image")), float(target)
 
 
 def read_crops(logs_dir: Path) -> tuple[list[CropDecision], list[BadLine]]:
@@ -148,7 +163,15 @@ def read_suggestions(logs_dir: Path) -> tuple[list[SuggestionDecision], list[Bad
     return read_log(logs_dir / SUGGESTIONS_LOG, SuggestionDecision)
 
 
+def _log_name(record: CropDecision | SuggestionDecision) -> str:
+    return TRAINING_LOG if isinstance(record, CropDecision) else SUGGESTIONS_LOG
+
+
 def append_decision(logs_dir: Path, record: CropDecision | SuggestionDecision) -> None:
     """Append one decision as one whole, flushed line to its log."""
-    name = TRAINING_LOG if isinstance(record, CropDecision) else SUGGESTIONS_LOG
-    append_jsonl(logs_dir / name, record.to_json())
+    append_jsonl(logs_dir / _log_name(record), record.to_json())
+
+
+def append_undo(logs_dir: Path, record: CropDecision | SuggestionDecision, ts: float) -> None:
+    """Cancel an earlier decision by appending an undo line for it (nothing is ever rewritten)."""
+    append_jsonl(logs_dir / _log_name(record), {"image": record.image, "undo": record.ts, "ts": ts})

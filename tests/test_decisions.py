@@ -13,6 +13,7 @@ from cropkit.decisions import (
     CropDecision,
     SuggestionDecision,
     append_decision,
+    append_undo,
     read_crops,
     read_suggestions,
     safe_image_path,
@@ -103,3 +104,24 @@ def test_every_malformed_line_is_reported_with_its_line_number_and_skipped(tmp_p
 def test_safe_image_path_accepts_plain_relative_paths():
     assert safe_image_path("data/training_data/2024/café.jpg") == "data/training_data/2024/café.jpg"
     assert safe_image_path("./a.jpg") == "./a.jpg"
+
+
+def test_undo_lines_cancel_exactly_their_decision(tmp_path: Path):
+    first = SuggestionDecision.from_json(SUGGESTION)
+    second = SuggestionDecision.from_json({**SUGGESTION, "decision": "rejected", "final": None, "ts": 1700000002})
+    crop = CropDecision.from_json(CROP)
+    for record in (first, second, crop):
+        append_decision(tmp_path, record)
+    append_undo(tmp_path, second, ts=1700000003)
+    append_undo(tmp_path, crop, ts=1700000004)
+    suggestions, bad = read_suggestions(tmp_path)
+    assert suggestions == [first] and bad == []
+    assert read_crops(tmp_path) == ([], [])
+    lines = (tmp_path / SUGGESTIONS_LOG).read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[-1]) == {"image": first.image, "undo": 1700000002.0,
+                                                          "ts": 1700000003}
+    with open(tmp_path / SUGGESTIONS_LOG, "a") as f:
+        f.write(json.dumps({"image": "../x.jpg", "undo": 1, "ts": 2}) + "\n")
+        f.write(json.dumps({"image": "a.jpg", "undo": "yesterday", "ts": 2}) + "\n")
+    _, bad = read_suggestions(tmp_path)
+    assert [b.lineno for b in bad] == [4, 5]
