@@ -47,6 +47,7 @@ class CropReviewer(widgets.VBox):
         self.zoom, self.pan = 1.0, (0.0, 0.0)
         self._panning: tuple | None = None
         self._previews: dict[Path, tuple[bytes, int, int]] = {}
+        self._full: tuple[Path, object] | None = None  # the current image at full resolution, once zoomed in
         self._retraining: threading.Thread | None = None
         self.last_retrain: str = ""
         self.latency_ms: float | None = None
@@ -125,6 +126,23 @@ class CropReviewer(widgets.VBox):
                 self._previews.pop(old, None)
         return self._previews[path]
 
+    def _visible_region(self) -> tuple[bytes, tuple[int, int, int, int]]:
+        """The part of the full-resolution image under the canvas, as a canvas-size JPEG, and its box."""
+        s = self.session
+        path = s.queue[s.index]
+        if self._full is None or self._full[0] != path:
+            data, _ = read_source_bytes(path)
+            self._full = (path, decode_oriented_rgb(data, max(s.width, s.height))[0])
+        img = self._full[1]
+        x0, y0 = (max(0, int(v)) for v in self.to_image(0, 0))
+        x1, y1 = self.to_image(self.cw, self.ch)
+        x1, y1 = min(img.width, int(x1) + 1), min(img.height, int(y1) + 1)
+        region = img.crop((x0, y0, x1, y1))
+        region = region.resize((max(1, round((x1 - x0) * self.scale)), max(1, round((y1 - y0) * self.scale))))
+        buf = io.BytesIO()
+        region.save(buf, format="JPEG", quality=90)
+        return buf.getvalue(), (x0, y0, x1, y1)
+
     def redraw(self) -> None:
         s = self.session
         photo = self.canvas[0]
@@ -133,10 +151,16 @@ class CropReviewer(widgets.VBox):
             photo.fill_style = "#222"
             photo.fill_rect(0, 0, self.cw, self.ch)
             if not s.done:
-                jpeg, _, _ = self._preview(s.queue[s.index])
-                x0, y0 = self.to_canvas(0, 0)
-                photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), x0, y0,
-                                 s.width * self.scale, s.height * self.scale)
+                jpeg, pw, _ = self._preview(s.queue[s.index])
+                if self.scale <= 1.05 * pw / s.width:
+                    x0, y0 = self.to_canvas(0, 0)
+                    photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), x0, y0,
+                                     s.width * self.scale, s.height * self.scale)
+                else:  # zoomed past the preview's resolution: show the visible part at full resolution
+                    jpeg, (x0, y0, x1, y1) = self._visible_region()
+                    cx0, cy0 = self.to_canvas(x0, y0)
+                    cx1, cy1 = self.to_canvas(x1, y1)
+                    photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), cx0, cy0, cx1 - cx0, cy1 - cy0)
             self.draw_overlay()
 
     def draw_overlay(self) -> None:
@@ -307,3 +331,30 @@ class CropReviewer(widgets.VBox):
             self.zoom_by(1 / ZOOM_STEP)
         elif action:
             getattr(self, action)()
+
+
+def open_reviewer(root: str | Path = ".", model: str | Path | None = None, images: str | Path | None = None,
+                  order: str = "file", aspect: str = "free", aspect_choices: list[str] | None = None,
+                  retrain_every: int = 0, device: str = "auto") -> CropReviewer:
+    """A reviewer over the library's images that have no decision yet, suggesting with the latest proposer
+    (or ``model``); Retrain trains the next version on every decision logged so far, with the same features."""
+    from cropkit.layout import Layout
+    from cropkit.review_session import order_queue, pending_images
+    from cropkit.suggest import Suggester
+    from cropkit.train import TrainOptions, run_train
+
+    layout = Layout.from_args(root, images)
+    suggester = Suggester.open(layout.root, model, device)
+    queue = order_queue(pending_images(layout), order, suggester)
+    session = ReviewSession(suggester, queue, aspect_name=aspect)
+    meta = suggester.proposer.meta
+
+    def retrain():
+        opts = TrainOptions(root=layout.root, images=images, model=suggester.feature_model.split("/", 1)[0],
+                            pretrained=meta.get("pretrained", "none"), device=device, progress=False, workers=0)
+        return run_train(opts, log=lambda _m: None).proposer
+
+    reviewer = CropReviewer(session, retrain=retrain, retrain_every=retrain_every)
+    if aspect_choices:
+        reviewer.aspect.options = [a for a in ASPECT_CHOICES if a in aspect_choices or a == aspect]
+    return reviewer

@@ -20,7 +20,7 @@ from tests.libgen import changed_entries, snapshot
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", sorted(p.stem for p in NB_DIR.glob("*.ipynb")))
 def test_committed_notebooks_have_no_outputs_and_one_parameters_cell(name):
     nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -28,7 +28,8 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell(name):
     assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
     assert nb.metadata.kernelspec.name == "python3"
     header = nb.cells[0].source
-    assert nb.cells[0].cell_type == "markdown" and "**Reads**" in header and "new files" in header
+    assert nb.cells[0].cell_type == "markdown" and "**Reads**" in header
+    assert "new files" in header or "new lines" in header
     for cell in code[1:]:  # thin: calls into cropkit, no loops of logic of their own
         assert len(cell.source.splitlines()) <= 14
 
@@ -101,3 +102,17 @@ def test_papermill_command_from_the_issue_works_as_written(tmp_path):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "crop_proposer_v3.pth" in text
     assert (root / "data/ai_data/models/crop_proposer_v3.pth").is_file()
+
+
+def test_review_notebook_runs_headless_and_builds_the_widget(demo_root, tmp_path):
+    """Without a browser no event fires, but the widget is built over the pending images and displayed."""
+    import papermill
+
+    out = tmp_path / "04.ipynb"
+    papermill.execute_notebook(str(notebooks_dir() / "04_review_crops.ipynb"), str(out), cwd=str(notebooks_dir()),
+                               parameters={"root": str(demo_root), "model_config": str(TINY_CONFIG),
+                                           "queue_order": "uncertain", "aspect": "4:5"},
+                               progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)

@@ -192,6 +192,11 @@ def test_zoom_and_pan_keep_boxes_in_image_coordinates(reviewer):
     x0, y0, x1, y1 = s.boxes[0].box
     drag(reviewer, (x1, (y0 + y1) / 2), (x1 - 7.5, (y0 + y1) / 2))  # the east edge, at zoom
     assert s.boxes[0].box == pytest.approx((x0, y0, x1 - 7.5, y1), abs=1e-6)
+    for _ in range(4):
+        key(reviewer, "+")  # past the preview's resolution: the visible part comes from the full image
+    jpeg, (x0, y0, x1, y1) = reviewer._visible_region()
+    assert reviewer._full[1].size == (s.width, s.height) and jpeg[:2] == b"\xff\xd8"
+    assert 0 <= x0 < x1 <= s.width and (x1 - x0) * reviewer.scale >= reviewer.cw * 0.9 or x1 - x0 == s.width
     key(reviewer, "0")
     assert reviewer.scale == pytest.approx(before)
 
