@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.cropkit-installed
 SAMPLE := data/sample_library
 PRETRAINED ?= none
 
-.PHONY: demo test lint bench taste-bench clean-venv
+.PHONY: demo test lint bench taste-bench review-bench clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ demo: $(STAMP)
 	$(BIN)/cropkit extract --images $(SAMPLE) --pretrained $(PRETRAINED)
 	$(BIN)/cropkit notebooks --demo --root data/demo -p pretrained $(PRETRAINED)
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium through Playwright (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser test (needs root: apt-get)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+review-bench: $(STAMP) $(CHROMIUM)
+	CROPKIT_BENCH=1 $(BIN)/python -m pytest -q -s tests/test_review_browser.py
 
 bench: $(STAMP)
 	$(BIN)/cropkit bench
