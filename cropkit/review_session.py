@@ -205,28 +205,24 @@ class ReviewSession:
     def accept(self) -> list:
         """Log every crop of this image (approved if the suggestion is unchanged, modified if adjusted; crops the
         user added as plain crops) and move to the next image."""
-        records = []
-        for b in self.boxes:
-            if b.suggested is None:
-                records.append(CropDecision(self.image, self.width, self.height, _round(b.box), time.time(),
-                                            source="cropkit-review"))
-            else:
-                kind = "modified" if b.changed else "approved"
-                records.append(SuggestionDecision(self.image, self.width, self.height, _round(b.suggested),
-                                                  _round(b.box), kind, self.model_name, time.time()))
-        return self._decide(records)
+        return self._decide(self._records(rejected=False))
 
     def reject(self) -> list:
         """Log the suggestion as rejected (crops the user added are still logged as crops) and move on."""
+        return self._decide(self._records(rejected=True))
+
+    def _records(self, rejected: bool) -> list:
         records = []
         for b in self.boxes:
             if b.suggested is None:
                 records.append(CropDecision(self.image, self.width, self.height, _round(b.box), time.time(),
                                             source="cropkit-review"))
-            else:
-                records.append(SuggestionDecision(self.image, self.width, self.height, _round(b.suggested), None,
-                                                  "rejected", self.model_name, time.time()))
-        return self._decide(records)
+                continue
+            kind = "rejected" if rejected else "modified" if b.changed else "approved"
+            final = None if rejected else _round(b.box)
+            records.append(SuggestionDecision(self.image, self.width, self.height, _round(b.suggested), final,
+                                              kind, self.model_name, time.time()))
+        return records
 
     def _decide(self, records: list) -> list:
         if self.done:
