@@ -61,12 +61,16 @@ def lab(tmp_path_factory):
     nb = parameterize_notebook(source, {"root": str(root), "model_config": str(TINY_CONFIG)})
     nbformat.write(nb, nb_dir / "review.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
+    home = root / "jupyter-home"  # a fresh Jupyter config and state each run: no dependence on this machine's
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nb_dir}",
          "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          "--LabApp.extension_manager=readonly"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -101,6 +105,7 @@ def _wait_for_lines(root: Path, n: int, timeout: float = 30) -> list[dict]:
 
 
 def test_review_in_jupyterlab_with_chromium(lab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     root, url = lab
@@ -112,11 +117,17 @@ def test_review_in_jupyterlab_with_chromium(lab):
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         page.goto(url)
         page.wait_for_selector(".jp-Notebook", timeout=120_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        page.click("text=Run", timeout=30_000)
-        page.click("text=Run All Cells", timeout=30_000)
+        page.wait_for_selector("text=| Idle", timeout=120_000)  # the kernel is up
         try:
-            page.wait_for_selector(f"text=1 of {N_PENDING}", timeout=120_000)
+            for attempt in range(6):  # on a cold start the menu can answer before the notebook is wired up
+                page.click("text=Run", timeout=30_000)
+                page.click("text=Run All Cells", timeout=30_000)
+                try:
+                    page.wait_for_selector(f"text=1 of {N_PENDING}", timeout=40_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 5:
+                        raise
         finally:
             page.screenshot(path=str(ARTIFACTS / "review_start.png"))
         news = page.locator(".jp-toast-button:has-text('No')")
