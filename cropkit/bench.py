@@ -22,9 +22,9 @@ from PIL import Image
 from cropkit.cache import CacheEntry, ProcessedCache
 from cropkit.composition import compute_cues
 from cropkit.decisions import CropDecision, append_decision
-from cropkit.encoder import RANDOM_INIT_SEED
 from cropkit.extract import Stores
 from cropkit.layout import Layout
+from cropkit.model_id import RANDOM_INIT_SEED
 from cropkit.simulate import TASTES, subject_point
 from cropkit.store import FeatureStore, NpyStore, pack_features
 from cropkit.suggest import Suggester

@@ -208,7 +208,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _warn_if_untrained(model_id: str) -> None:
-    from cropkit.encoder import is_untrained
+    from cropkit.model_id import is_untrained
 
     if is_untrained(model_id):
         print(f"!!! {model_id}: these suggestions stand on an UNTRAINED encoder (random weights); only the "

@@ -7,7 +7,6 @@ L2-normalised patch features projected into the same embedding space.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import socket
@@ -21,22 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from cropkit.errors import CropkitError, WeightsUnavailable
+from cropkit.model_id import RANDOM_INIT_SEED, is_random, weights_id
 
 FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
 NPY_HEADER_BYTES = 128
-RANDOM_INIT_SEED = 0
-UNTRAINED_WARNING = (
-    "!!! UNTRAINED ENCODER: --pretrained none gives randomly initialised CLIP weights (seed {seed}).\n"
-    "!!! Its features carry no learned meaning; use them only for tests and demos.\n"
-    "!!! For real use pass an open_clip tag (e.g. --pretrained openai) or a checkpoint file."
-)
-
-
-def is_untrained(model_id: str) -> bool:
-    """Whether features of this model id come from a randomly initialised encoder."""
-    return "/random-init" in model_id
-
-
 def register_model_configs(path: str | Path) -> None:
     """Make open_clip architectures from a JSON file (or a folder of them) available by name."""
     p = Path(path)
@@ -107,11 +94,11 @@ class Weights:
 
 def resolve_weights(model: str, pretrained: str, cache_dir: str | None = None) -> Weights:
     """Turn ``--pretrained`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
-    if pretrained.lower() in ("none", "random", ""):
-        return Weights(f"random-init-seed{RANDOM_INIT_SEED}", None, {})
+    if is_random(pretrained):
+        return Weights(weights_id(pretrained), None, {})
     path = Path(pretrained).expanduser()
     if path.is_file():
-        return Weights(f"file:{path.name}#{_file_digest(path)}", str(path), {})
+        return Weights(weights_id(pretrained), str(path), {})
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(model)
@@ -143,14 +130,6 @@ def _fixes(model: str) -> str:
         "on a machine that has them\n"
         f"  - --pretrained none: a randomly initialised {model} (features carry no learned meaning)"
     )
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def _cached_checkpoint(cfg: dict, cache_dir: str | None) -> str | None:

@@ -16,16 +16,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cropkit.cache import CacheEntry, ProcessedCache
-from cropkit.encoder import (
-    RANDOM_INIT_SEED,
-    UNTRAINED_WARNING,
-    ClipEncoder,
-    check_model_name,
-    pick_device,
-    resolve_weights,
-)
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
+from cropkit.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
 from cropkit.prepare import Failed, Prepared, prepare_image
 from cropkit.scan import Found, Skipped, find_images, stat_image
 from cropkit.sidecars import write_sidecar
@@ -122,14 +115,12 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     layout = Layout.from_args(opts.root, opts.images)
     if opts.paths is None:
         layout.require_images()
-    check_model_name(opts.model)
-    weights = resolve_weights(opts.model, opts.pretrained)
-    model_id = f"{opts.model}/{weights.weights_id}"
-    if weights.untrained:
+    mid = model_id(opts.model, opts.pretrained)  # no model is loaded until there is work to do
+    if is_untrained(mid):
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
-    stores = Stores(FeatureStore(layout.embeddings, model_id), NpyStore(layout.cues))
-    cache = ProcessedCache(layout.processed_files, model_id)
-    summary = ExtractSummary(model_id, weights.untrained, bad_cache_lines=len(cache.bad_lines))
+    stores = Stores(FeatureStore(layout.embeddings, mid), NpyStore(layout.cues))
+    cache = ProcessedCache(layout.processed_files, mid)
+    summary = ExtractSummary(mid, is_untrained(mid), bad_cache_lines=len(cache.bad_lines))
     summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.folder),
                        "cache": str(layout.processed_files)}
     for folder in (stores.features.folder, stores.cues.folder, layout.cache):
@@ -140,8 +131,12 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
     if todo:
+        from cropkit.encoder import ClipEncoder, check_model_name, pick_device, resolve_weights
+
+        check_model_name(opts.model)
+        weights = resolve_weights(opts.model, opts.pretrained)
         encoder = ClipEncoder(opts.model, weights, pick_device(opts.device), opts.precision)
-        log(f"encoding {len(todo)} images with {model_id} on {encoder.device} ({encoder.precision}, "
+        log(f"encoding {len(todo)} images with {mid} on {encoder.device} ({encoder.precision}, "
             f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d)")
         encode_start = time.perf_counter()
         _encode_all(todo, encoder, layout, cache, stores, opts, summary)
@@ -179,7 +174,7 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
     return todo
 
 
-def _encode_all(todo: list[Found], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
+def _encode_all(todo: list[Found], encoder, layout: Layout, cache: ProcessedCache,
                 stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
     workers = default_workers() if opts.workers < 0 else opts.workers
     bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
@@ -233,7 +228,7 @@ def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) 
             fut.cancel()
 
 
-def _store_batch(batch: list[Prepared], encoder: ClipEncoder, layout: Layout, cache: ProcessedCache,
+def _store_batch(batch: list[Prepared], encoder, layout: Layout, cache: ProcessedCache,
                  stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
     """Encode one batch and store each image's results."""
     global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))

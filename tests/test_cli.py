@@ -43,8 +43,9 @@ def test_console_script_is_installed():
 def test_bad_arguments_exit_nonzero_with_a_message(tmp_path: Path):
     result = run(["extract", "--root", str(tmp_path), "--batch-size", "0"])
     assert result.returncode == 2 and "must be 1 or more" in result.stderr
-    result = run(tiny_args(tmp_path)[:1] + ["--root", str(tmp_path), "--model", "ViT-Nope", "--pretrained", "none",
-                                            "--images", str(tmp_path)])
+    save_photo(tmp_path / "lib" / "a.jpg")
+    result = run(["extract", "--root", str(tmp_path), "--model", "ViT-Nope", "--pretrained", "none",
+                  "--images", str(tmp_path / "lib")])
     assert result.returncode == 2 and "not an open_clip architecture" in result.stderr
 
 
@@ -84,3 +85,17 @@ def test_sigkill_mid_run_leaves_no_partial_file_and_a_rerun_finishes(tmp_path: P
     assert not [p for p in emb.rglob("*") if TMP_MARK in p.name]
     assert len(list(emb.rglob("*.npy"))) == 60
     assert changed_entries(before, snapshot(images)) == {}
+
+
+def test_a_cached_rerun_never_imports_torch(tmp_path: Path):
+    """Photographers rerun extract after every import: with nothing new, no model (not even torch) is loaded."""
+    images = tmp_path / "data/training_data"
+    for i in range(3):
+        save_photo(images / f"p{i}.jpg", seed=i)
+    first = run(["extract", "--root", str(tmp_path), "--pretrained", "none", "--no-progress", "--workers", "0"])
+    assert first.returncode == 0 and "processed:  3 images" in first.stdout
+    probe = ("import sys; from cropkit.cli import main; "
+             f"rc = main(['extract', '--root', {str(tmp_path)!r}, '--pretrained', 'none', '--no-progress']); "
+             "print('torch loaded' if 'torch' in sys.modules else 'no torch', rc)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "cached:     3 " in result.stdout and result.stdout.strip().endswith("no torch 0"), result.stdout

@@ -79,7 +79,7 @@ def test_extract_writes_features_and_one_cache_line_per_image(root: Path, capsys
 def test_rerun_skips_unchanged_files_without_opening_them(root: Path, capsys, monkeypatch):
     extract(root, capsys)
     opened = count_reads(monkeypatch)
-    monkeypatch.setattr("cropkit.extract.ClipEncoder", None)  # a rerun with nothing to do needs no model
+    monkeypatch.setattr("cropkit.encoder.ClipEncoder", None)  # a rerun with nothing to do needs no model
     out = extract(root, capsys)
     assert opened == []
     assert "processed:  0 images" in out and "cached:     6" in out

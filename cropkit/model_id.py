@@ -1,0 +1,48 @@
+"""Model ids without loading a model: ``<architecture>/<weights>``, so cached work is found without torch."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+RANDOM_INIT_SEED = 0
+UNTRAINED_WARNING = (
+    "!!! UNTRAINED ENCODER: --pretrained none gives randomly initialised CLIP weights (seed {seed}).\n"
+    "!!! Its features carry no learned meaning; use them only for tests and demos.\n"
+    "!!! For real use pass an open_clip tag (e.g. --pretrained openai) or a checkpoint file."
+)
+
+
+def is_random(pretrained: str) -> bool:
+    return pretrained.lower() in ("none", "random", "")
+
+
+def weights_id(pretrained: str) -> str:
+    """``random-init-seed0`` for none, ``file:<name>#<sha256[:16]>`` for a checkpoint file, else the tag."""
+    if is_random(pretrained):
+        return f"random-init-seed{RANDOM_INIT_SEED}"
+    path = Path(pretrained).expanduser()
+    if path.is_file():
+        st = path.stat()
+        return f"file:{path.name}#{_file_digest(str(path.resolve()), st.st_size, st.st_mtime_ns)}"
+    return pretrained
+
+
+def model_id(model: str, pretrained: str) -> str:
+    return f"{model}/{weights_id(pretrained)}"
+
+
+def is_untrained(model_id: str) -> bool:
+    """Whether features of this model id come from a randomly initialised encoder."""
+    return "/random-init" in model_id
+
+
+@lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 (first 16 hex digits) of a checkpoint, once per process for an unchanged file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()[:16]
