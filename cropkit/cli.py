@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_args(ex)
     ex.add_argument("--batch-size", type=_positive, default=32, help="images per encoder batch (default: 32)")
     ex.add_argument("--workers", type=int, default=-1,
-                    help="decode worker processes; 0 decodes in the main process (default: cores - 1)")
+                    help="decode worker processes; 0 decodes in the main process (default: one per core)")
     ex.add_argument("--max-images", type=_positive, metavar="N",
                     help="process at most N new images this run (cached ones do not count); rerun to continue")
     ex.add_argument("--force", action="store_true", help="recompute every image, ignoring the cache")
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--decisions", type=_positive, default=14_000, help="library size (default: 14000)")
     bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
     bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
+    bn.add_argument("--only", choices=["learning", "extract"], help="run one half only")
+    bn.add_argument("--camera-images", type=_positive, default=32,
+                    help="24 MP JPEGs for the extraction half (default: 32)")
     bn.set_defaults(func=_cmd_bench)
 
     nb = sub.add_parser("notebooks", help="run the extract, train and evaluate notebooks headless (papermill)",
@@ -300,11 +303,21 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from cropkit.bench import format_report, run_bench, write_report
+    from cropkit.bench_extract import format_extract_report, run_extract_bench
 
-    report = run_bench(Path(args.root), args.decisions, args.new_images,
-                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    report: dict = {}
+    if args.only != "learning":
+        report["extract"] = run_extract_bench(Path(args.root) / "extract", args.camera_images, log=log)
+    if args.only != "extract":
+        report["learning"] = run_bench(Path(args.root) / "learning", args.decisions, args.new_images, log=log)
     write_report(report, Path(args.out))
-    print(format_report(report))
+    if "extract" in report:
+        print(format_extract_report(report["extract"]))
+    if "learning" in report:
+        print(format_report(report["learning"]))
     print(f"report: {args.out}")
     return 0
 

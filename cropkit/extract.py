@@ -36,7 +36,7 @@ class ExtractOptions:
     device: str = "auto"
     precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
     batch_size: int = 32
-    workers: int = -1  # -1: one per spare core
+    workers: int = -1  # -1: one per core
     max_images: int | None = None
     force: bool = False
     retry_failed: bool = False
@@ -106,7 +106,9 @@ class Stores:
 
 
 def default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """One decode worker per core: with a bf16 encoder, JPEG decoding is the larger share of the work here
+    (2 cores, 24 MP JPEGs: 14.8 images/s with 2 workers against 10.8 with 1)."""
+    return max(1, min(8, os.cpu_count() or 2))
 
 
 def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> ExtractSummary:

@@ -26,3 +26,22 @@ def _small_jpeg(path, seed):
     from tests.libgen import save_photo
 
     return save_photo(path, 640, 480, seed=seed)
+
+
+def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypatch):
+    from cropkit import bench_extract
+    from tests.conftest import TINY, TINY_CONFIG
+    from tests.libgen import save_photo
+
+    def small_camera_library(dest, n, log):  # 24 MP JPEGs take seconds each to make; the code path is the same
+        return [save_photo(dest / f"camera_{i:03d}.jpg", 800, 600, seed=i, quality=92) for i in range(n)]
+
+    monkeypatch.setattr(bench_extract, "camera_library", small_camera_library)
+    monkeypatch.setattr(bench_extract, "measure_naive", lambda paths, model: 1.0)  # open_clip preprocess of TINY
+    r = bench_extract.run_extract_bench(tmp_path, n_images=4, model=TINY, batch_size=2, log=lambda _m: None,
+                                        extra=["--model-config", str(TINY_CONFIG)])
+    assert r["images"] == 4 and r["ceiling_images_per_s"] > 0 and r["cropkit_images_per_s"] > 0
+    assert r["ratio_cropkit_naive"] == r["cropkit_images_per_s"]
+    assert r["peak_rss_bytes"] > 50 * 2**20  # a real process tree was sampled
+    assert 0 < r["feature_bytes_per_image"] <= 65536 and r["cached_rerun_s"] > 0
+    assert "cropkit/ceiling" in bench_extract.format_extract_report(r)
