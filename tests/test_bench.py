@@ -11,6 +11,7 @@ def test_bench_reports_train_and_suggest_timings(tmp_path, monkeypatch):
     monkeypatch.setattr("cropkit.bench.camera_jpeg", _small_jpeg)  # a 24 MP JPEG per run is slow for a test
     report = run_bench(tmp_path / "root", n_decisions=40, n_new=2, log=lambda _m: None)
     assert report["train"]["decisions"] == 40 and report["train"]["seconds"] > 0
+    assert report["cached_rerun"]["entries"] == 40 and report["cached_rerun"]["seconds"] > 0
     assert report["suggest_cached"]["n"] == 40 and report["suggest_cached"]["p95_ms"] >= report["suggest_cached"][
         "p50_ms"] > 0
     assert report["suggest_new_24mp"]["n"] == 2
