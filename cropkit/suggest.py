@@ -67,15 +67,18 @@ class Suggester:
         entry = cache.get(self.layout.relative_name(path))
         if (entry is not None and entry.ok and entry.matches(found.size, found.mtime_ns)
                 and stores.features.has(entry.hash) and stores.cues.has(entry.hash)):
-            data = ImageData(stores.features.load(entry.hash),
-                             Cues.from_array(stores.cues.load_array(entry.hash)))
-            return data, entry.width, entry.height
+            try:
+                data = ImageData(stores.features.load(entry.hash),
+                                 Cues.from_array(stores.cues.load_array(entry.hash)))
+                return data, entry.width, entry.height
+            except ValueError:
+                pass  # a corrupt stored file: compute the features again, which replaces it
         enc = self.encoder()
         prepared = prepare_image(path, enc.image_size)
         if isinstance(prepared, Failed):
             raise CropkitError(f"{path}: {prepared.message}")
         g, grid = enc.encode(prepared.pixels[None])
-        store_prepared(prepared, g[0], grid[0], self.layout, cache, stores)
+        store_prepared(prepared, g[0], grid[0], self.layout, cache, stores, force=True)
         features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
         return ImageData(features, Cues.from_array(prepared.cues)), prepared.width, prepared.height
 

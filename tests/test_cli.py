@@ -99,3 +99,26 @@ def test_a_cached_rerun_never_imports_torch(tmp_path: Path):
              "print('torch loaded' if 'torch' in sys.modules else 'no torch', rc)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert "cached:     3 " in result.stdout and result.stdout.strip().endswith("no torch 0"), result.stdout
+
+
+def test_two_extracts_at_once_on_one_root_corrupt_nothing(tmp_path: Path):
+    """Append-safe design, no lock: whole-line O_APPEND writes and temp-file renames; at worst both encode an image."""
+    images = tmp_path / "data/training_data"
+    for i in range(24):
+        save_photo(images / f"c{i:02d}.jpg", 900, 600, seed=i)
+    before = snapshot(images)
+    args = tiny_args(tmp_path, "--batch-size", "2")
+    procs = [subprocess.Popen(CROPKIT + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    lines = [obj for _, obj in read_jsonl(tmp_path / "data/ai_data/cache/processed_files.jsonl")]
+    assert not any(isinstance(obj, BadLine) for obj in lines)
+    assert {e["path"] for e in lines if e["status"] == "ok"} == {f"data/training_data/c{i:02d}.jpg" for i in range(24)}
+    emb = tmp_path / "data/ai_data"
+    assert not [p for p in emb.rglob("*") if TMP_MARK in p.name]
+    for npy in emb.rglob("*.npy"):
+        np.load(npy, allow_pickle=False)
+    rerun = run(tiny_args(tmp_path))
+    assert "cached:     24 " in rerun.stdout
+    assert changed_entries(before, snapshot(images)) == {}

@@ -116,3 +116,19 @@ def test_evaluate_writes_report_and_figures(trained_root, capsys):
     for fig in report["figures"].values():
         with Image.open(fig) as img:
             assert img.format == "PNG" and img.width > 300
+
+
+def test_suggest_recomputes_a_corrupt_cached_feature_file(trained_root, capsys):
+    from cropkit.fileio import read_jsonl
+
+    entries = [e for _, e in read_jsonl(trained_root / "data/ai_data/cache/processed_files.jsonl")
+               if e.get("path") == "data/training_data/p07.jpg" and e.get("status") == "ok"]
+    feature = next((trained_root / "data/ai_data/embeddings").rglob(f"{entries[-1]['hash']}.npy"))
+    feature.write_bytes(b"\x93NUMPY garbage")  # a disk error or a half-copied backup
+    args = ["suggest", "--root", str(trained_root), "--json", "--model-config", str(TINY_CONFIG),
+            str(trained_root / "data/training_data/p07.jpg")]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["suggestions"]
+    import numpy as np
+
+    assert np.load(feature).shape == (17, 32)  # replaced by whole features
