@@ -17,7 +17,7 @@ from cropkit.decisions import read_crops, read_suggestions
 from cropkit.errors import CropkitError
 from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method, summary_only
 from cropkit.extract import ExtractOptions, run_extract
-from cropkit.fileio import BadLine
+from cropkit.fileio import BadLine, remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.learning import (
     BATCH_IMAGES,
@@ -102,6 +102,7 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
 
 def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
     layout = Layout.from_args(opts.root, opts.images)
+    remove_stale_temp_files(layout.models)  # what a killed save left behind
     crops, bad_crops = read_crops(layout.logs)
     suggestions, bad_suggestions = read_suggestions(layout.logs)
     problems = bad_crops + bad_suggestions
