@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cropkit.decisions import (
     SUGGESTIONS_LOG,
@@ -125,3 +127,34 @@ def test_undo_lines_cancel_exactly_their_decision(tmp_path: Path):
         f.write(json.dumps({"image": "a.jpg", "undo": "yesterday", "ts": 2}) + "\n")
     _, bad = read_suggestions(tmp_path)
     assert [b.lineno for b in bad] == [4, 5]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20)
+near_records = st.fixed_dictionaries({}, optional={
+    "image": st.sampled_from(["a.jpg", "../a.jpg", "/a.jpg", "d/b.jpg", "", 5]),
+    "width": st.integers(-5, 500) | st.floats(), "height": st.integers(-5, 500),
+    "crop": st.lists(st.integers(-10, 600) | st.floats(), max_size=5), "ts": st.integers(0, 10) | st.text(max_size=5),
+    "suggested": st.lists(st.integers(-10, 600), max_size=5), "final": st.none() | st.lists(st.integers(0, 600),
+                                                                                              max_size=5),
+    "decision": st.sampled_from(["approved", "modified", "rejected", "maybe"]), "model": st.text(max_size=5),
+    "undo": st.integers(0, 10) | st.text(max_size=3)})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(near_records, json_values.map(lambda v: v), st.binary(max_size=30)), max_size=12))
+def test_log_readers_never_raise_and_return_only_valid_records(tmp_path_factory, lines):
+    folder = tmp_path_factory.mktemp("logs")
+    raw = [x if isinstance(x, bytes) else json.dumps(x).encode() for x in lines]
+    for name in (TRAINING_LOG, SUGGESTIONS_LOG):
+        (folder / name).write_bytes(b"\n".join(r.replace(b"\n", b" ") for r in raw))
+    for reader, kind in ((read_crops, CropDecision), (read_suggestions, SuggestionDecision)):
+        records, problems = reader(folder)
+        assert all(isinstance(r, kind) for r in records)
+        for r in records:  # each record is exactly what its own validation accepts again
+            assert kind.from_json(r.to_json()) == r
+        assert len({p.lineno for p in problems}) == len(problems)
+        assert all(1 <= p.lineno <= len(raw) for p in problems)
+        assert len(records) + len(problems) <= len(raw)
