@@ -114,3 +114,40 @@ def test_seeded_kills_during_decision_logging(tmp_path):
 def test_kill_counts_match_the_reliability_document():
     doc = (Path(__file__).resolve().parent.parent / "docs/reliability.md").read_text()
     assert f"{sum(KILLS.values())} seeded SIGKILLs" in doc
+
+
+def test_reviewer_logging_while_train_reads_loses_nothing(library):
+    """A reviewer appends decisions while train reads the same log: train sees a consistent prefix, and every line
+    written is there afterwards, whole."""
+    import threading
+
+    from cropkit.decisions import SuggestionDecision, read_suggestions
+    from cropkit.train import TrainOptions, run_train
+
+    root, _ = library
+    assert main(tiny_args(root)) == 0
+    logs = root / "data/ai_data/logs"
+    stop, written = threading.Event(), []
+
+    def reviewer():
+        i = 0
+        while not stop.is_set() or i < 50:
+            d = SuggestionDecision(f"data/training_data/f{20 + i % 20:02d}.jpg", 1200, 900, (0, 0, 600, 450),
+                                   (10, 10, 610, 460), "modified", "crop_proposer_v1", 1e6 + i)
+            append_decision(logs, d)
+            written.append(d.ts)
+            i += 1
+
+    thread = threading.Thread(target=reviewer)
+    thread.start()
+    try:
+        result = run_train(TrainOptions(root=root, model=TINY, pretrained="none", steps=100, progress=False,
+                                        workers=0), log=lambda _m: None)
+    finally:
+        stop.set()
+        thread.join()
+    # at most the line being written at that instant looked unfinished to train, and it was skipped, not misread
+    assert len(result.problems) <= 1 and all("torn last line" in p.reason for p in result.problems)
+    assert CropProposer.load(result.path).meta["n_decisions"] >= 20
+    logged, bad = read_suggestions(logs)
+    assert bad == [] and sorted(d.ts for d in logged if d.ts >= 1e6) == sorted(written)
