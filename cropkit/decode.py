@@ -78,12 +78,11 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return img
     if img.mode.startswith("I") or img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if (img.mode.startswith("I;16") or arr.max(initial=0) > 255) else 255.0
-        if img.mode == "F":
+        if img.mode == "F":  # no fixed range: stretch what is there
             lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
             arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
-        else:
-            arr = arr * (255.0 / hi)
+        elif img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+            arr = arr * (255.0 / 65535.0)
         gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     has_alpha = img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in img.info

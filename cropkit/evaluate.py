@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cropkit import plots
-from cropkit.decisions import SuggestionDecision, read_crops, read_suggestions
+from cropkit.decisions import SuggestionDecision
 from cropkit.errors import CropkitError
 from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
 from cropkit.extract import ExtractOptions
 from cropkit.fileio import atomic_write_bytes
 from cropkit.geometry import denormalise
 from cropkit.layout import Layout
-from cropkit.learning import Example, examples_from_decisions, split_by_image
+from cropkit.learning import Example
 from cropkit.proposer import CropProposer, latest_proposer
-from cropkit.train import load_image_data
+from cropkit.train import load_logged_data
 
 
 @dataclass
@@ -69,23 +69,15 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     layout = Layout.from_args(opts.root)
     path = Path(opts.model) if opts.model else latest_proposer(layout.models)
     proposer = CropProposer.load(path)
-    crops, bad_c = read_crops(layout.logs)
-    suggestions, bad_s = read_suggestions(layout.logs)
-    examples = examples_from_decisions(crops, suggestions)
-    if not examples:
-        raise CropkitError(f"no usable decisions in {layout.logs}; nothing to evaluate")
     arch = proposer.feature_model.split("/", 1)[0]
     extract = ExtractOptions(root=layout.root, model=arch, pretrained=proposer.meta.get("pretrained", "none"),
                              device=opts.device, progress=opts.progress)
-    data, skipped, feature_model = load_image_data(layout, sorted(examples), extract, log)
-    if feature_model != proposer.feature_model:
-        raise CropkitError(f"{path.name} needs features of {proposer.feature_model}, got {feature_model}")
-    usable = [examples[i] for i in sorted(examples) if i in data]
-    train_names, test_names = split_by_image([e.image for e in usable], opts.holdout)
-    train = [e for e in usable if e.image in set(train_names)]
-    test = [e for e in usable if e.image in set(test_names)]
+    logged = load_logged_data(layout, extract, opts.holdout, log)  # the same split as training
+    if logged.feature_model != proposer.feature_model:
+        raise CropkitError(f"{path.name} needs features of {proposer.feature_model}, got {logged.feature_model}")
+    train, test, data = logged.train, logged.test, logged.data
     methods = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
-    stats = suggestion_stats(suggestions, opts.window)
+    stats = suggestion_stats(logged.suggestions, opts.window)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(opts.out_dir) if opts.out_dir else layout.ai_data / "reports" / f"evaluation_{stamp}"
     names = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
@@ -96,9 +88,9 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
                        figures["examples_worst_first"])
     report = {
-        "proposer": path.name, "feature_model": feature_model, "held_out_images": len(test),
+        "proposer": path.name, "feature_model": logged.feature_model, "held_out_images": len(test),
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
-        "skipped_log_lines": [str(b) for b in bad_c + bad_s], "skipped_images": skipped,
+        "skipped_log_lines": [str(b) for b in logged.problems], "skipped_images": logged.skipped,
     }
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
     return report, out

@@ -100,9 +100,24 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
     return data, skipped, summary.model_id
 
 
-def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
-    layout = Layout.from_args(opts.root, opts.images)
-    remove_stale_temp_files(layout.models)  # what a killed save left behind
+@dataclass
+class LoggedData:
+    """The decisions of a root joined with their features, split by image into training and held-out examples."""
+
+    crops: list
+    suggestions: list
+    problems: list[BadLine]
+    train: list[Example]
+    test: list[Example]
+    data: dict[str, ImageData]
+    skipped: dict[str, str]
+    feature_model: str
+
+
+def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: float,
+                     log: Callable[[str], None]) -> LoggedData:
+    """Read both logs, extract (read-only) features that are missing, and split by image name, the same way for
+    training and for evaluation."""
     crops, bad_crops = read_crops(layout.logs)
     suggestions, bad_suggestions = read_suggestions(layout.logs)
     problems = bad_crops + bad_suggestions
@@ -112,27 +127,37 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
     if not examples:
         raise CropkitError(f"no usable decisions in {layout.logs} (training_log.jsonl or suggestions.jsonl); "
                            "log some crops first (the README documents both formats)")
-    extract_opts = ExtractOptions(root=layout.root, model=opts.model, pretrained=opts.pretrained,
-                                  device=opts.device, precision=opts.precision, workers=opts.workers,
-                                  progress=opts.progress)
     data, skipped, feature_model = load_image_data(layout, sorted(examples), extract_opts, log)
     usable = [examples[i] for i in sorted(examples) if i in data]
     if not usable:
         raise CropkitError("none of the logged images could be read; see the skipped images above")
-    train_names, test_names = split_by_image([e.image for e in usable], opts.holdout)
-    train = [e for e in usable if e.image in set(train_names)]
-    test = [e for e in usable if e.image in set(test_names)]
+    _, test_names = split_by_image([e.image for e in usable], holdout)
+    held_out = set(test_names)
+    train = [e for e in usable if e.image not in held_out]
+    test = [e for e in usable if e.image in held_out]
+    return LoggedData(crops, suggestions, problems, train, test, data, skipped, feature_model)
+
+
+def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    layout = Layout.from_args(opts.root, opts.images)
+    remove_stale_temp_files(layout.models)  # what a killed save left behind
+    extract_opts = ExtractOptions(root=layout.root, model=opts.model, pretrained=opts.pretrained,
+                                  device=opts.device, precision=opts.precision, workers=opts.workers,
+                                  progress=opts.progress)
+    logged = load_logged_data(layout, extract_opts, opts.holdout, log)
+    train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
     proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
     heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
     proposer.meta.update(
-        feature_model=feature_model, pretrained=opts.pretrained, fingerprint=fingerprint(crops, suggestions),
-        n_decisions=len(crops) + len(suggestions), n_train_images=len(train), n_test_images=len(test),
+        feature_model=logged.feature_model, pretrained=opts.pretrained,
+        fingerprint=fingerprint(logged.crops, logged.suggestions),
+        n_decisions=len(logged.crops) + len(logged.suggestions), n_train_images=len(train), n_test_images=len(test),
         heldout={k: summary_only(s) for k, s in heldout.items()},
         cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     path = proposer.save(layout.models)
-    return TrainResult(path, proposer, problems, skipped, train, test, data)
+    return TrainResult(path, proposer, logged.problems, logged.skipped, train, test, data)
 
 
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
