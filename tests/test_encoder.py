@@ -14,6 +14,7 @@ from cropkit.decode import squash_to_square
 from cropkit.encoder import (
     FEATURE_BUDGET_BYTES,
     ClipEncoder,
+    batch_size_for,
     grid_side_for,
     pick_device,
     resolve_weights,
@@ -204,3 +205,19 @@ def test_reduced_precision_stays_close_to_fp32():
         assert (approx * exact).sum(axis=1).min() > 0.999
     with pytest.raises(CropkitError, match="--precision"):
         tiny_encoder(precision="int4")
+
+
+def test_gpu_batch_size_uses_half_the_free_memory_in_powers_of_two():
+    mib = 2**20
+    assert batch_size_for(80_000 * mib, 20 * mib) == 1024  # an H100: capped
+    assert batch_size_for(4_000 * mib, 20 * mib) == 64  # 2000 MiB allowed: 100 images fit, 64 is used
+    assert batch_size_for(8_000 * mib, 20 * mib) == 128
+    assert batch_size_for(100 * mib, 20 * mib) == 32  # never below the CPU default
+    assert batch_size_for(4_000 * mib, 0) == 1024  # a probe that measured nothing
+
+
+def test_cpu_batch_size_is_32_and_cpu_input_is_not_pinned():
+    enc = tiny_encoder()
+    assert enc.default_batch_size() == 32
+    x = enc.to_input(batch(1))
+    assert x.device == CPU and not x.is_pinned()

@@ -249,3 +249,16 @@ def test_an_unwritable_cache_is_a_clear_error_and_keeps_earlier_work(root: Path,
     err = capsys.readouterr().err
     assert "No space left on device" in err and "run the command again" in err
     assert (root / "data/ai_data/cache/processed_files.jsonl").read_bytes() == kept
+
+
+def test_decode_workers_run_at_lower_priority_than_the_encoder():
+    """A preempted encoder thread stalls its siblings; workers are niced so the encoder keeps its cores."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cropkit.extract import _decode_worker_init
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_decode_worker_init) as pool:
+        worker_nice = pool.submit(os.nice, 0).result()
+    assert worker_nice >= os.nice(0) + 10 or worker_nice == 19
