@@ -2,7 +2,8 @@
 
 - train: ``cropkit train`` end to end on a cached library of N decisions (default 14,000);
 - suggest (cached): per-image latency from cached features, p50 and p95;
-- suggest (new image): a new 24-megapixel JPEG, decode and features included, encoder already loaded.
+- suggest (new image): a new 24-megapixel JPEG (the extraction benchmark's camera files), decode and
+  features included, encoder already loaded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -76,14 +78,6 @@ def _picture(rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
 
 
-def camera_jpeg(path: Path, seed: int) -> Path:
-    """A 24-megapixel (6000x4000) JPEG at quality 92, as a camera writes."""
-    rng = np.random.default_rng(seed)
-    small = rng.normal(128, 40, (400, 600, 3)).clip(0, 255).astype(np.uint8)
-    Image.fromarray(small).resize((6000, 4000), Image.Resampling.BICUBIC).save(path, quality=92)
-    return path
-
-
 def _percentiles(ms: list[float]) -> dict:
     q = statistics.quantiles(ms, n=20)
     return {"p50_ms": statistics.median(ms), "p95_ms": q[18], "n": len(ms)}
@@ -92,7 +86,7 @@ def _percentiles(ms: list[float]) -> dict:
 def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     paths = synth_cached_library(root, n_decisions, log)
-    from cropkit.bench_extract import run_cropkit
+    from cropkit.bench_extract import camera_library, run_cropkit
 
     out, rerun_s, _ = run_cropkit(root, root / "data" / "training_data", ["--pretrained", "none"])
     if f"cached:     {n_decisions} " not in out:
@@ -114,8 +108,9 @@ def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callab
     new_ms = []
     new_dir = root / "new"
     new_dir.mkdir(exist_ok=True)
-    for i in range(n_new):
-        jpeg = camera_jpeg(new_dir / f"camera_{time.time_ns()}_{i}.jpg", i)
+    for i, camera in enumerate(camera_library(root / "camera", n_new, log)):
+        jpeg = new_dir / f"camera_{time.time_ns()}_{i}.jpg"  # a name the cache has never seen
+        shutil.copyfile(camera, jpeg)
         t = time.perf_counter()
         suggester.suggest(jpeg, cache=cache)
         new_ms.append((time.perf_counter() - t) * 1000)

@@ -8,7 +8,7 @@ from cropkit.bench import format_report, run_bench, write_report
 
 
 def test_bench_reports_train_and_suggest_timings(tmp_path, monkeypatch):
-    monkeypatch.setattr("cropkit.bench.camera_jpeg", _small_jpeg)  # a 24 MP JPEG per run is slow for a test
+    monkeypatch.setattr("cropkit.bench_extract.camera_library", _small_camera_library)  # 24 MP files are slow
     report = run_bench(tmp_path / "root", n_decisions=40, n_new=2, log=lambda _m: None)
     assert report["train"]["decisions"] == 40 and report["train"]["seconds"] > 0
     assert report["cached_rerun"]["entries"] == 40 and report["cached_rerun"]["seconds"] > 0
@@ -23,26 +23,28 @@ def test_bench_reports_train_and_suggest_timings(tmp_path, monkeypatch):
     assert not list((tmp_path / "root/new").iterdir())  # the timed new images are not left behind
 
 
-def _small_jpeg(path, seed):
+def _small_camera_library(dest, n, log):
+    """The camera library's contract at a size a test can afford: n distinct JPEGs, made once."""
     from tests.libgen import save_photo
 
-    return save_photo(path, 640, 480, seed=seed)
+    dest.mkdir(parents=True, exist_ok=True)
+    return [save_photo(dest / f"camera_{i:03d}.jpg", 800, 600, seed=i, quality=92) for i in range(n)]
 
 
 def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypatch):
     from cropkit import bench_extract
     from tests.conftest import TINY, TINY_CONFIG
-    from tests.libgen import save_photo
 
-    def small_camera_library(dest, n, log):  # 24 MP JPEGs take seconds each to make; the code path is the same
-        return [save_photo(dest / f"camera_{i:03d}.jpg", 800, 600, seed=i, quality=92) for i in range(n)]
-
-    monkeypatch.setattr(bench_extract, "camera_library", small_camera_library)
-    monkeypatch.setattr(bench_extract, "measure_naive", lambda paths, model: 1.0)  # open_clip preprocess of TINY
+    monkeypatch.setattr(bench_extract, "camera_library", _small_camera_library)
+    monkeypatch.setattr(bench_extract, "measure_naive", lambda paths, model, device: 1.0)  # no preprocess for TINY
     r = bench_extract.run_extract_bench(tmp_path, n_images=4, model=TINY, batch_size=2, log=lambda _m: None,
                                         extra=["--model-config", str(TINY_CONFIG)])
     assert r["images"] == 4 and r["ceiling_images_per_s"] > 0 and r["cropkit_images_per_s"] > 0
     assert r["ratio_cropkit_naive"] == r["cropkit_images_per_s"]
     assert r["peak_rss_bytes"] > 50 * 2**20  # a real process tree was sampled
+    assert r["batch_size"] == 2 and r["device"] == "cpu"
+    assert r["encoder_cpu_ms_per_image"] > 0 and r["prepare_cpu_ms_per_image"] > 0
+    assert 0 < r["attainable_images_per_s"] <= r["ceiling_images_per_s"]
+    assert r["ratio_cropkit_attainable"] == r["cropkit_images_per_s"] / r["attainable_images_per_s"]
     assert 0 < r["feature_bytes_per_image"] <= 65536 and r["cached_rerun_s"] > 0
     assert "cropkit/ceiling" in bench_extract.format_extract_report(r)
