@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from cropkit import __version__
-from cropkit.errors import CropkitError
+from cropkit.errors import CropkitError, explain_os_error
 
 DESCRIPTION = """\
 cropkit learns a photographer's crop taste and proposes the crops they would make.
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_args(tr)
     tr.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default: 600)")
     tr.add_argument("--epochs", type=_positive, help="passes over the training images (overrides --steps)")
-    tr.add_argument("--holdout", type=float, default=0.2,
+    tr.add_argument("--holdout", type=_share, default=0.2,
                     help="share of images held out for the metrics, split by image (default: 0.2)")
     tr.add_argument("--workers", type=int, default=-1, help="decode workers for missing features")
     tr.add_argument("--learning-curve", metavar="DIR",
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "report.json and PNG figures under data/ai_data/reports/.")
     ev.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
     ev.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest)")
-    ev.add_argument("--holdout", type=float, default=0.2, help="held-out share, as in train (default: 0.2)")
+    ev.add_argument("--holdout", type=_share, default=0.2, help="held-out share, as in train (default: 0.2)")
     ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
     ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to put the photos (default: data/sample_library)")
     sl.set_defaults(func=_cmd_sample_library)
     return parser
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -279,6 +286,8 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
             print(f"{result['image']}  {result['width']}x{result['height']}  ({result['model']})")
             for rank, s in enumerate(result["suggestions"], start=1):
                 print(f"  {rank}. {s['box']}  score {s['score']:.3f}")
+    for note in suggester.not_stored:
+        print(f"cropkit: note: features not stored, they will be computed again next time: {note}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -383,10 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cropkit: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk or a read-only data/ai_data: say where, keep what is done
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"cropkit: error: cannot write{where}: {exc.strerror or exc}. Everything finished before this is "
-              "saved; free some space or make ROOT/data/ai_data writable, then run the command again.",
-              file=sys.stderr)
+        print(f"cropkit: error: {explain_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cropkit: interrupted; everything finished so far is saved, rerun to continue", file=sys.stderr)

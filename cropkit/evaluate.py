@@ -4,6 +4,7 @@ acceptance over time and by model version. Writes a JSON report and PNG figures.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -82,17 +83,26 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     out = Path(opts.out_dir) if opts.out_dir else layout.ai_data / "reports" / f"evaluation_{stamp}"
     names = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
     figures = {name: out / f"{name}.png" for name in names}
-    plots.iou_by_method(methods, figures["iou_by_method"])
-    plots.acceptance_over_time(stats["rolling"], stats["retrains"], figures["acceptance_over_time"])
-    plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
-    plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
-                       figures["examples_worst_first"])
     report = {
         "proposer": path.name, "feature_model": logged.feature_model, "held_out_images": len(test),
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
         "skipped_log_lines": [str(b) for b in logged.problems], "skipped_images": logged.skipped,
     }
-    atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
+    new_folder = out  # the outermost folder this report creates
+    while not new_folder.parent.exists():
+        new_folder = new_folder.parent
+    new_folder = None if new_folder.exists() else new_folder
+    try:
+        plots.iou_by_method(methods, figures["iou_by_method"])
+        plots.acceptance_over_time(stats["rolling"], stats["retrains"], figures["acceptance_over_time"])
+        plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
+        plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
+                           figures["examples_worst_first"])
+        atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
+    except BaseException:
+        if new_folder:  # a report cut short (a full disk, an interrupt) leaves no half-filled folder
+            shutil.rmtree(new_folder, ignore_errors=True)
+        raise
     return report, out
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TMP_MARK = ".cropkit-tmp-"
+from cropkit.errors import TMP_MARK
+
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
@@ -65,8 +66,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> bool
                 return False
             finally:
                 tmp.unlink(missing_ok=True)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:  # a failed write() names no file: name the target
+            exc.filename = str(path)
         raise
     return True
 
@@ -107,9 +110,17 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         _ensure_line_start(fd)
-        written = os.write(fd, line)
-        if written != len(line):
-            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
+        start = os.fstat(fd).st_size
+        written = 0
+        try:
+            while written < len(line):  # a regular file only writes short when the disk fills: that raises next
+                written += os.write(fd, line[written:])
+        except OSError as exc:
+            if written and os.fstat(fd).st_size == start + written:  # nobody appended after our part
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)  # take the partial line back; the log stays whole
+            exc.filename = exc.filename or str(path)
+            raise
     finally:
         os.close(fd)
 

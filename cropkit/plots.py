@@ -3,18 +3,23 @@ and returns it."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no global state, any backend, notebooks show the returned figure
+
+from cropkit.fileio import atomic_write_bytes
 
 METRIC_LABELS = {"mean_iou": "mean IoU", "acceptance_rate": "acceptance rate (IoU >= 0.85)",
                  "mean_bde": "mean BDE", "best_of_k_iou": "best-of-3 IoU"}
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the PNG whole or not at all (temp file and rename), like every file cropkit writes."""
+    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

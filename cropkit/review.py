@@ -7,6 +7,7 @@ Delete or Backspace rejects, arrows move, u undoes, s skips; every key has a but
 
 from __future__ import annotations
 
+import html
 import io
 import threading
 import time
@@ -17,12 +18,15 @@ import ipywidgets as widgets
 from ipycanvas import MultiCanvas, hold_canvas
 
 from cropkit.decode import decode_oriented_rgb
+from cropkit.errors import explain_os_error
 from cropkit.fileio import read_source_bytes
 from cropkit.review_session import ASPECT_CHOICES, ReviewSession
 
 GREEN = "#39ff14"
 HANDLE_PX = 9  # handle squares and the grab tolerance, in canvas pixels
 ZOOM_STEP = 1.6
+
+_NOT_LOGGED = "<b style='color:#c62828'>Not logged:</b>"
 
 
 def preview_jpeg(path: Path, width: int, height: int, quality: int = 85) -> tuple[bytes, int, int]:
@@ -221,13 +225,25 @@ class CropReviewer(widgets.VBox):
 
     def accept(self) -> None:
         started = time.perf_counter()
-        if self.session.accept():
+        if self._logging(self.session.accept):
             self._after_decision(started)
 
     def reject(self) -> None:
         started = time.perf_counter()
-        if self.session.reject():
+        if self._logging(self.session.reject):
             self._after_decision(started)
+
+    def _logging(self, action: Callable[[], object]) -> object:
+        """Run a logging action; a full disk or a read-only log folder is shown, and the image stays."""
+        try:
+            result = action()
+        except OSError as exc:
+            message = explain_os_error(exc, retry="press the key again")
+            self.status.value = f"{_NOT_LOGGED} {html.escape(message)}"
+            return None
+        if self.status.value.startswith(_NOT_LOGGED):
+            self.status.value = ""
+        return result
 
     def skip(self) -> None:
         self.session.skip()
@@ -238,7 +254,7 @@ class CropReviewer(widgets.VBox):
         self.show()
 
     def undo(self) -> None:
-        if self.session.undo():
+        if self._logging(self.session.undo):
             self.show()
 
     def add_crop(self) -> None:

@@ -101,6 +101,7 @@ class ReviewSession:
     decided: int = 0
     approved: int = 0
     _drag: tuple | None = None
+    _logged_here: list = field(default_factory=list)  # records of this image a failed accept did write
 
     @property
     def logs(self) -> Path:
@@ -123,6 +124,7 @@ class ReviewSession:
         """Show image ``index`` with a fresh suggestion from the current proposer (or the given crops)."""
         self.index = max(0, min(index, len(self.queue)))
         self._drag = None
+        self._logged_here = []
         if self.done:
             self.boxes = []
             return
@@ -225,10 +227,14 @@ class ReviewSession:
         return records
 
     def _decide(self, records: list) -> list:
+        """Log ``records`` and move on. If a write fails (a full disk, a read-only folder) the error is
+        raised and the image stays; the records already written are not written again on the retry."""
         if self.done:
             return []
-        for r in records:
+        for r in records[len(self._logged_here):]:
             append_decision(self.logs, r)  # one flushed line each, at once
+            self._logged_here.append(r)
+        records = self._logged_here
         self.history.append(Decided(self.index, records, [CropBox(b.box, b.suggested, b.score) for b in self.boxes]))
         self.decided += 1
         self.approved += any(getattr(r, "decision", None) == "approved" for r in records)
@@ -246,10 +252,11 @@ class ReviewSession:
         """Cancel the last decision with undo lines in the logs and go back to its image, crops as they were."""
         if not self.history:
             return None
-        last = self.history.pop()
+        last = self.history[-1]
         now = time.time()
-        for r in last.records:
+        for r in last.records:  # written before anything changes here: a failed write leaves the undo to redo
             append_undo(self.logs, r, now)
+        self.history.pop()
         self.decided -= 1
         self.approved -= any(getattr(r, "decision", None) == "approved" for r in last.records)
         self.load(last.index, last.boxes)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropkit.errors import CropkitError
+from cropkit.errors import TMP_MARK, CropkitError
+from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 
 NOTEBOOKS = ("01_extract_features", "02_train_crop_proposer", "03_evaluate_suggestions")
@@ -58,16 +61,22 @@ def run_notebooks(root: str | Path, parameters: dict | None = None,
     if unknown:
         raise CropkitError(f"no notebook has the parameter(s) {', '.join(sorted(unknown))}; "
                            f"known: {', '.join(sorted(set().union(*declared.values())))}")
+    remove_stale_temp_files(runs)
     executed = []
     for name in NOTEBOOKS:
         out = runs / f"{stamp}_{name}.ipynb"
         log(f"running {name} -> {out}")
         params = {k: v for k, v in given.items() if k in declared[name]}
+        # papermill rewrites its output after every cell: it writes a temp file, renamed once it stops
+        tmp = out.with_name(f".{out.stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.ipynb")
         try:
-            papermill.execute_notebook(nb_dir / f"{name}.ipynb", out, parameters=params, cwd=str(nb_dir),
+            papermill.execute_notebook(nb_dir / f"{name}.ipynb", tmp, parameters=params, cwd=str(nb_dir),
                                        progress_bar=False, log_output=False)
         except papermill.PapermillExecutionError as exc:
             raise CropkitError(f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
                                f"the executed notebook with the error is {out}") from None
+        finally:
+            if tmp.exists():
+                os.replace(tmp, out)
         executed.append(out)
     return NotebookRun(executed, sorted(fig_dir.glob("*.png")))

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from cropkit.composition import spectral_residual_saliency
 from cropkit.decisions import CropDecision
 from cropkit.evaluation import learning_curve as evaluation_curve
+from cropkit.fileio import atomic_write_bytes
 from cropkit.geometry import Box, clamp_box, largest_centred_box
 from cropkit.learning import examples_from_decisions
 
@@ -157,9 +158,9 @@ def markdown_report(runs: list[TasteRun], meta: dict) -> str:
 
 
 def write_reports(runs: list[TasteRun], meta: dict, out_md: Path, out_json: Path) -> None:
-    out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_md.write_text(markdown_report(runs, meta))
-    out_json.write_text(json.dumps({"meta": meta, "tastes": {r.taste: r.curve for r in runs}}, indent=1))
+    atomic_write_bytes(out_md, markdown_report(runs, meta).encode())
+    tastes = {r.taste: r.curve for r in runs}
+    atomic_write_bytes(out_json, json.dumps({"meta": meta, "tastes": tastes}, indent=1).encode())
 
 
 def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model: str = "ViT-B-32",

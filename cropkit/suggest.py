@@ -11,7 +11,7 @@ from pathlib import Path
 from cropkit.cache import ProcessedCache
 from cropkit.composition import Cues
 from cropkit.encoder import ClipEncoder, pick_device, resolve_weights
-from cropkit.errors import CropkitError
+from cropkit.errors import CropkitError, explain_os_error
 from cropkit.extract import Stores, store_prepared
 from cropkit.layout import Layout
 from cropkit.learning import ImageData
@@ -28,6 +28,7 @@ class Suggester:
     layout: Layout
     proposer: CropProposer
     device: str = "auto"
+    not_stored: list[str] = field(default_factory=list, init=False)  # new images whose features were not kept
     _encoder: ClipEncoder | None = field(default=None, init=False)
 
     @classmethod
@@ -78,7 +79,10 @@ class Suggester:
         if isinstance(prepared, Failed):
             raise CropkitError(f"{path}: {prepared.message}")
         g, grid = enc.encode(prepared.pixels[None])
-        store_prepared(prepared, g[0], grid[0], self.layout, cache, stores, force=True)
+        try:
+            store_prepared(prepared, g[0], grid[0], self.layout, cache, stores, force=True)
+        except OSError as exc:  # a full disk or read-only data/ai_data: suggest anyway, say what was not kept
+            self.not_stored.append(f"{path.name}: {explain_os_error(exc)}")
         features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
         return ImageData(features, Cues.from_array(prepared.cues)), prepared.width, prepared.height
 
@@ -86,9 +90,20 @@ class Suggester:
                 cache: ProcessedCache | None = None) -> dict:
         """One result object: image, size, model and the ranked suggestions with scores."""
         cache = cache or ProcessedCache(self.layout.processed_files, self.feature_model)
-        data, width, height = self.image_data(Path(path).resolve(), cache)
+        path = _as_extract_names_it(path)
+        data, width, height = self.image_data(path, cache)
         ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
-        return {"image": self.layout.relative_name(Path(path).resolve()), "width": width, "height": height,
+        return {"image": self.layout.relative_name(path), "width": width, "height": height,
                 "model": self.proposer.name,
                 "suggestions": [{"box": [round(v, 1) for v in box], "score": round(score, 4)}
                                 for box, score in ranked]}
+
+
+def _as_extract_names_it(path: str | Path) -> Path:
+    """An absolute path with its folder resolved and the file itself not followed (it may be a link, even a
+    looping one: stat_image then says so), as the library scan names files."""
+    p = Path(path).expanduser().absolute()
+    try:
+        return p.parent.resolve() / p.name
+    except (OSError, RuntimeError) as exc:  # a folder that is a link loop
+        raise CropkitError(f"{path}: cannot resolve its folder: {exc}") from None

@@ -17,7 +17,7 @@ from cropkit.decisions import read_crops, read_suggestions
 from cropkit.errors import CropkitError
 from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method, summary_only
 from cropkit.extract import ExtractOptions, run_extract
-from cropkit.fileio import BadLine, remove_stale_temp_files
+from cropkit.fileio import BadLine, atomic_write_bytes, remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.learning import (
     BATCH_IMAGES,
@@ -118,6 +118,8 @@ def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: floa
                      log: Callable[[str], None]) -> LoggedData:
     """Read both logs, extract (read-only) features that are missing, and split by image name, the same way for
     training and for evaluation."""
+    if not 0.0 <= holdout < 1.0:
+        raise CropkitError(f"holdout {holdout}: the held-out share must be at least 0 and below 1 (default 0.2)")
     crops, bad_crops = read_crops(layout.logs)
     suggestions, bad_suggestions = read_suggestions(layout.logs)
     problems = bad_crops + bad_suggestions
@@ -186,6 +188,5 @@ def learning_curve_figures(result: TrainResult, out_dir: Path, steps: int = 600)
            "learning_curve_acceptance": out_dir / "learning_curve_acceptance.png"}
     plots.learning_curves(curve, out["learning_curve_iou"], metric="mean_iou")
     plots.learning_curves(curve, out["learning_curve_acceptance"], metric="acceptance_rate")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "learning_curve.json").write_text(json.dumps(curve, indent=1))
+    atomic_write_bytes(out_dir / "learning_curve.json", json.dumps(curve, indent=1).encode())
     return out

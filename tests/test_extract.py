@@ -237,20 +237,6 @@ def test_failing_runs_leave_the_library_untouched_and_write_nothing(root: Path, 
     assert not (root / "data/ai_data/embeddings").exists() or not any((root / "data/ai_data/embeddings").rglob("*"))
 
 
-def test_an_unwritable_cache_is_a_clear_error_and_keeps_earlier_work(root: Path, capsys, monkeypatch):
-    extract(root, capsys, "--max-images", "2")
-    kept = (root / "data/ai_data/cache/processed_files.jsonl").read_bytes()
-
-    def disk_full(*_args, **_kwargs):
-        raise OSError(28, "No space left on device", str(root / "data/ai_data/cache/processed_files.jsonl"))
-
-    monkeypatch.setattr("cropkit.cache.append_jsonl", disk_full)
-    assert main(tiny_args(root)) == 1
-    err = capsys.readouterr().err
-    assert "No space left on device" in err and "run the command again" in err
-    assert (root / "data/ai_data/cache/processed_files.jsonl").read_bytes() == kept
-
-
 def test_decode_workers_run_at_lower_priority_than_the_encoder():
     """A preempted encoder thread stalls its siblings; workers are niced so the encoder keeps its cores."""
     import multiprocessing

@@ -242,3 +242,29 @@ def test_queue_orders(library):
     with pytest.raises(ValueError, match="queue order"):
         order_queue(pending, "random")
     assert read_crops(layout.logs)[1] == []
+
+
+def test_every_reviewer_action_leaves_the_library_untouched(reviewer, library):
+    """The library snapshot (bytes, size, mtime, mode, listing) after each key, button, drag and retrain."""
+    images = library / "data/training_data"
+    before = snapshot(images)
+    s = reviewer.session
+
+    def centre_drag():
+        x0, y0, x1, y1 = s.boxes[0].box
+        drag(reviewer, ((x0 + x1) / 2, (y0 + y1) / 2), ((x0 + x1) / 2 + 3, (y0 + y1) / 2))
+
+    def corner_drag():
+        x0, y0, x1, y1 = s.boxes[0].box
+        drag(reviewer, (x1, y1), (x1 - 10, y1 - 8))
+
+    actions = {f"key {k}": (lambda k=k: key(reviewer, k)) for k in CropReviewer.KEYS}
+    actions |= {f"button {name}": b.click for name, b in reviewer.buttons.items() if name != "retrain"}
+    actions |= {"move": centre_drag, "resize": corner_drag, "aspect 4:5": lambda: reviewer.set_aspect("4:5"),
+                "retrain": lambda: (reviewer.buttons["retrain"].click(), reviewer.wait_for_retrain())}
+    for name, action in actions.items():
+        if s.done:
+            key(reviewer, "u")
+        action()
+        assert changed_entries(before, snapshot(images)) == {}, f"after {name}"
+    assert len(actions) >= 25 and lines(library)  # decisions were logged along the way

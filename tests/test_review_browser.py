@@ -144,6 +144,12 @@ def test_review_in_jupyterlab_with_chromium(lab):
             cx, cy = (900 - width * scale) / 2 + x * scale, (600 - height * scale) / 2 + y * scale
             return box["x"] + cx * box["width"] / 900, box["y"] + cy * box["height"] / 600
 
+        images = root / "data/training_data"
+        before = snapshot(images)
+
+        def untouched(after: str) -> None:  # the library is checked after every reviewer action
+            assert changed_entries(before, snapshot(images)) == {}, f"after {after}"
+
         page.mouse.click(box["x"] + 3, box["y"] + 3)  # focus the canvas (a corner: no crop there)
         page.wait_for_timeout(300)
         started = time.perf_counter()
@@ -152,6 +158,7 @@ def test_review_in_jupyterlab_with_chromium(lab):
         latencies = [(time.perf_counter() - started) * 1000]
         (first,) = _wait_for_lines(root, 1)
         assert first["decision"] == "approved"
+        untouched("Enter")
 
         # the second image: drag the south-east handle of the suggestion up and left
         suggester = Suggester.open(root)
@@ -164,6 +171,7 @@ def test_review_in_jupyterlab_with_chromium(lab):
         page.mouse.down()
         page.mouse.move(tx, ty, steps=6)
         page.mouse.up()
+        untouched("dragging a handle")
         page.screenshot(path=str(ARTIFACTS / "review_modified.png"))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=3 of {N_PENDING}", timeout=30_000)
@@ -173,11 +181,13 @@ def test_review_in_jupyterlab_with_chromium(lab):
         assert second["final"][:2] == pytest.approx([x0, y0], abs=0.15)
         assert second["final"][2] == pytest.approx(x1 - 40, abs=2.5)
         assert second["final"][3] == pytest.approx(y1 - 30, abs=2.5)
+        untouched("Enter after a drag")
 
         page.keyboard.press("Delete")
         page.wait_for_selector(f"text=4 of {N_PENDING}", timeout=30_000)
         third = _wait_for_lines(root, 3)[2]
         assert third["decision"] == "rejected" and third["final"] is None
+        untouched("Delete")
         page.screenshot(path=str(ARTIFACTS / "review.png"))
 
         for i in range(4, N_PENDING):  # benchmark mode: accept the rest, timing each next image
@@ -185,6 +195,7 @@ def test_review_in_jupyterlab_with_chromium(lab):
             page.keyboard.press("Enter")
             page.wait_for_selector(f"text={i + 1} of {N_PENDING}", timeout=30_000)
             latencies.append((time.perf_counter() - started) * 1000)
+            untouched(f"Enter on image {i}")
         browser.close()
     if BENCH:
         print(f"\naccept -> next image on screen: p50 {statistics.median(latencies):.0f} ms, "

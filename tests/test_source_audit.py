@@ -1,0 +1,102 @@
+"""Every CLI command, the ones that work and the ones that fail, leaves the source library exactly as it was:
+the snapshot (every file's SHA-256, size, mtime_ns, mode, and the listing) is compared after each one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cropkit.cli import main
+from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
+from tests.conftest import TINY, TINY_CONFIG
+from tests.libgen import changed_entries, make_hostile_library, snapshot, square_on_subject, subject_photo
+
+FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+SIDECARS = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """20 photos with companions (14 with logged decisions) and the hostile files of the extraction tests."""
+    root = tmp_path_factory.mktemp("audit")
+    images, logs = root / "data/training_data", root / "data/ai_data/logs"
+    images.mkdir(parents=True)
+    for i in range(20):
+        img, subject = subject_photo(700 + i)
+        img.save(images / f"a{i:02d}.jpg", quality=90)
+        (images / f"a{i:02d}.yaml").write_text(f"rating: {i % 5}\n")
+        rel, box = f"data/training_data/a{i:02d}.jpg", square_on_subject(*img.size, subject)
+        if i < 10:
+            append_decision(logs, CropDecision(rel, *img.size, box, float(i)))
+        elif i < 14:
+            append_decision(logs, SuggestionDecision(rel, *img.size, box, box, "approved", "crop_proposer_v0", i))
+    make_hostile_library(images / "hostile")
+    return root
+
+
+def _without_sidecars(snap: dict) -> dict:
+    return {name: v for name, v in snap.items() if not name.endswith(SIDECARS)}
+
+
+def commands(root: Path, tmp: Path) -> list[tuple[str, list[str], int]]:
+    """(what, argv, expected exit status), in an order where each works on what the one before left."""
+    images = root / "data/training_data"
+    r = ["--root", str(root)]
+    evil = tmp / "evil.pth"
+    torch.save({"x": torch.zeros(1)}, evil)  # a plain file that is no proposer and no encoder
+    return [
+        ("help", ["--help"], 0),
+        ("extract", ["extract", *r, *FEATURES, "--no-progress", "--workers", "0"], 0),
+        ("extract, cached rerun", ["extract", *r, *FEATURES, "--no-progress"], 0),
+        ("extract --sidecars", ["extract", *r, *FEATURES, "--no-progress", "--sidecars", "--workers", "0"], 0),
+        ("clean-sidecars --dry-run", ["clean-sidecars", *r, "--dry-run"], 0),
+        ("clean-sidecars", ["clean-sidecars", *r], 0),
+        ("extract --force", ["extract", *r, *FEATURES, "--no-progress", "--force", "--workers", "1"], 0),
+        ("extract, unknown tag", ["extract", *r, "--model", TINY, "--pretrained", "no-such-tag",
+                                  "--model-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, missing checkpoint", ["extract", *r, *FEATURES[:2], "--pretrained", str(tmp / "none.pt"),
+                                         "--model-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, wrong checkpoint", ["extract", *r, *FEATURES[:2], "--pretrained", str(evil),
+                                       "--model-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, missing images", ["extract", *r, *FEATURES, "--images", str(tmp / "nowhere")], 2),
+        ("train", ["train", *r, *FEATURES, "--steps", "40", "--no-progress", "--workers", "0"], 0),
+        ("train, bad holdout", ["train", *r, *FEATURES, "--holdout", "1.5"], 2),
+        ("suggest", ["suggest", *r, "--model-config", str(TINY_CONFIG), str(images / "a15.jpg"),
+                     str(images / "a03.jpg")], 0),
+        ("suggest --json --aspect", ["suggest", *r, "--json", "--aspect", "4:5", "--model-config",
+                                     str(TINY_CONFIG), str(images / "a16.jpg")], 0),
+        ("suggest, hostile files", ["suggest", *r, "--model-config", str(TINY_CONFIG),
+                                    *map(str, sorted((images / "hostile").iterdir()))], 1),
+        ("suggest, bad aspect", ["suggest", *r, "--aspect", "wide", str(images / "a15.jpg")], 2),
+        ("suggest, not a proposer", ["suggest", *r, "--model", str(evil), str(images / "a15.jpg")], 2),
+        ("evaluate", ["evaluate", *r, "--no-progress", "--model-config", str(TINY_CONFIG)], 0),
+        ("evaluate, missing model", ["evaluate", *r, "--model", str(tmp / "none.pth")], 2),
+        ("notebooks, unknown parameter", ["notebooks", *r, "-p", "no_such_parameter", "1"], 2),
+        ("sample-library elsewhere", ["sample-library", str(tmp / "samples")], 0),
+    ]
+
+
+def test_every_command_leaves_the_source_library_untouched(library, tmp_path, capsys):
+    images = library / "data/training_data"
+    before = snapshot(images)
+    for what, argv, expected in commands(library, tmp_path):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # --help and argparse errors
+            code = exit_.code
+        out, err = capsys.readouterr()
+        assert code == expected, f"{what}: exit {code}\n{out[-800:]}\n{err[-800:]}"
+        after = snapshot(images)
+        if what == "extract --sidecars":  # the one command that adds files beside images, and only sidecars
+            added = set(after) - set(before)
+            assert added and all(name.endswith(SIDECARS) for name in added)
+        if what == "clean-sidecars":
+            assert after == _without_sidecars(after)  # every sidecar is gone again
+        if what in ("extract --sidecars", "clean-sidecars --dry-run", "clean-sidecars"):
+            after = _without_sidecars(after)
+            # a folder that gained or lost a sidecar has a new mtime of its own; every file stays as it was
+            before = {k: after.get(k, v) if v[0] == "other" else v for k, v in before.items()}
+        assert changed_entries(before, after) == {}, f"the library changed during: {what}"
+    assert (library / "data/ai_data/models/crop_proposer_v1.pth").is_file()
