@@ -41,7 +41,8 @@ def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypa
                                         extra=["--model-config", str(TINY_CONFIG)])
     assert r["images"] == 4 and r["ceiling_images_per_s"] > 0 and r["cropkit_images_per_s"] > 0
     assert r["ratio_cropkit_naive"] == r["cropkit_images_per_s"]
-    assert r["peak_rss_bytes"] > 50 * 2**20  # a real process tree was sampled
+    assert r["peak_rss_bytes"] > 50 * 2**20 and r["peak_rss_checkpoint_bytes"] > 50 * 2**20  # real processes
+    assert (tmp_path / f"weights/{TINY}_random-seed0.pt").is_file()
     assert r["batch_size"] == 2 and r["device"] == "cpu"
     assert r["encoder_cpu_ms_per_image"] > 0 and r["prepare_cpu_ms_per_image"] > 0
     assert 0 < r["attainable_images_per_s"] <= r["ceiling_images_per_s"]

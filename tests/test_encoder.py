@@ -113,6 +113,20 @@ def test_safetensors_checkpoint(tmp_path: Path):
     np.testing.assert_allclose(enc.encode(batch(1))[0], ref, atol=1e-5)
 
 
+def test_training_checkpoint_wrapped_prefixed_and_in_the_legacy_format(tmp_path: Path):
+    """A training script's file: {"state_dict": {"module.visual...": ...}}, saved in the pre-zip format that
+    cannot be memory-mapped: the same features as open_clip's own loading."""
+    trained = open_clip_reference(seed=9)
+    path = tmp_path / "epoch_32.pt"
+    wrapped = {"state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}, "epoch": 32}
+    torch.save(wrapped, path, _use_new_zipfile_serialization=False)
+    enc = ClipEncoder(TINY, resolve_weights(TINY, str(path)), CPU, "fp32")
+    assert not any(t.is_meta for t in [*enc.visual.parameters(), *enc.visual.buffers()])
+    with torch.no_grad():
+        ref = trained.encode_image(enc.to_input(batch(2)), normalize=True).numpy()
+    np.testing.assert_allclose(enc.encode(batch(2))[0], ref, atol=1e-5)
+
+
 class _RunsCode:
     def __reduce__(self):
         import os
