@@ -88,10 +88,8 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
         "skipped_log_lines": [str(b) for b in logged.problems], "skipped_images": logged.skipped,
     }
-    new_folder = out  # the outermost folder this report creates
-    while not new_folder.parent.exists():
-        new_folder = new_folder.parent
-    new_folder = None if new_folder.exists() else new_folder
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    new_folder = missing[-1] if missing else None  # the outermost folder this report creates
     try:
         plots.iou_by_method(methods, figures["iou_by_method"])
         plots.acceptance_over_time(stats["rolling"], stats["retrains"], figures["acceptance_over_time"])

@@ -46,13 +46,19 @@ def read_source_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, 
         os.close(fd)
 
 
+def temp_path(path: Path, suffix: str = "") -> Path:
+    """A hidden, unique name beside ``path`` for writing it: it carries the writer's pid, so that
+    ``remove_stale_temp_files`` can tell a dead writer's leftovers from work in flight."""
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> bool:
     """Write ``data`` to ``path`` through a temp file and a rename, so readers never see half a file.
 
     With ``replace=False`` an existing file is left alone and False is returned.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropkit.errors import TMP_MARK, CropkitError
-from cropkit.fileio import remove_stale_temp_files
+from cropkit.errors import CropkitError
+from cropkit.fileio import remove_stale_temp_files, temp_path
 from cropkit.layout import Layout
 
 NOTEBOOKS = ("01_extract_features", "02_train_crop_proposer", "03_evaluate_suggestions")
@@ -68,7 +67,7 @@ def run_notebooks(root: str | Path, parameters: dict | None = None,
         log(f"running {name} -> {out}")
         params = {k: v for k, v in given.items() if k in declared[name]}
         # papermill rewrites its output after every cell: it writes a temp file, renamed once it stops
-        tmp = out.with_name(f".{out.stem}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.ipynb")
+        tmp = temp_path(out, suffix=".ipynb")
         try:
             papermill.execute_notebook(nb_dir / f"{name}.ipynb", tmp, parameters=params, cwd=str(nb_dir),
                                        progress_bar=False, log_output=False)
