@@ -22,16 +22,29 @@ class NotRegularFile(OSError):
     """The path is a pipe, device, socket or folder, not a plain file to read."""
 
 
-def read_source_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
+def _open_noatime(path: Path | str, flags: int) -> int:
+    """``os.open`` with O_NOATIME where the OS allows it (it needs ownership; read-only is read-only anyway)."""
+    try:
+        return os.open(path, flags | _NOATIME)
+    except PermissionError:
+        return os.open(path, flags)
+
+
+def open_folder(path: Path | str, follow_link: bool = True) -> int:
+    """A read-only descriptor of a folder for listing (``os.scandir(fd)``) without updating its atime."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0) | (0 if follow_link else os.O_NOFOLLOW)
+    return _open_noatime(path, flags)
+
+
+def read_source_bytes(path: Path, max_bytes: int | None = None,
+                      follow_link: bool = True) -> tuple[bytes, os.stat_result]:
     """Read a source file and its stat without writing to it, metadata included (O_NOATIME where allowed).
 
-    Opens non-blocking, so a pipe swapped in under an image's name raises NotRegularFile instead of hanging.
+    Opens non-blocking, so a pipe swapped in under an image's name raises NotRegularFile instead of hanging;
+    with ``follow_link=False`` a link at ``path`` raises OSError (ELOOP) instead of being read through.
     """
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags | _NOATIME)
-    except PermissionError:
-        fd = os.open(path, flags)  # O_NOATIME needs ownership; plain read-only is still read-only
+    fd = _open_noatime(path, flags | (0 if follow_link else os.O_NOFOLLOW))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -89,14 +102,14 @@ def remove_stale_temp_files(folder: Path) -> int:
     removed = 0
     if folder.is_dir():
         for entry in os.scandir(folder):
-            if TMP_MARK in entry.name and entry.is_file(follow_symlinks=False) and not _writer_alive(entry.name):
+            if TMP_MARK in entry.name and entry.is_file(follow_symlinks=False) and not temp_writer_alive(entry.name):
                 with contextlib.suppress(FileNotFoundError):  # its writer may have just renamed it
                     os.unlink(entry.path)
                     removed += 1
     return removed
 
 
-def _writer_alive(temp_name: str) -> bool:
+def temp_writer_alive(temp_name: str) -> bool:
     pid_text = temp_name.split(TMP_MARK, 1)[1].split("-", 1)[0]
     if not pid_text.isdigit():
         return False
@@ -111,7 +124,7 @@ def _writer_alive(temp_name: str) -> bool:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one JSON object as one whole line with a single write on an O_APPEND descriptor."""
-    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    line = jsonl_line(record)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
@@ -129,6 +142,15 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def jsonl_line(record: dict[str, Any]) -> bytes:
+    """One record as a valid UTF-8 JSON line; a str that is no valid Unicode (a file name in another encoding,
+    which os.fsdecode carries as lone surrogates) is written escaped, so reading it back gives the same str."""
+    try:
+        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def _ensure_line_start(fd: int) -> None:

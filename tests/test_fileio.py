@@ -209,6 +209,19 @@ def test_append_and_read_round_trip_including_non_ascii(tmp_path: Path):
     assert list(read_jsonl(path)) == list(enumerate(items, start=1))
 
 
+def test_a_name_that_is_not_utf8_is_written_as_valid_json_and_read_back_to_the_same_file(tmp_path: Path):
+    name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes on disk: Python carries them as a lone surrogate
+    (tmp_path / name).write_bytes(b"photo")
+    log = tmp_path / "log.jsonl"
+    append_jsonl(log, {"path": name, "note": "café ✓"})
+    raw = log.read_bytes()
+    raw.decode("utf-8")  # the file stays valid UTF-8
+    assert json.loads(raw) == {"path": name, "note": "café ✓"}
+    ((_, obj),) = read_jsonl(log)
+    assert (tmp_path / obj["path"]).read_bytes() == b"photo"
+    assert os.fsencode(obj["path"]) == b"caf\xe9.jpg"
+
+
 def test_read_jsonl_of_missing_file_is_empty(tmp_path: Path):
     assert list(read_jsonl(tmp_path / "none.jsonl")) == []
 
@@ -349,6 +362,29 @@ def test_read_source_bytes_refuses_a_folder(tmp_path: Path):
     with pytest.raises(NotRegularFile) as info:
         read_source_bytes(tmp_path / "dir.jpg")
     assert isinstance(info.value, OSError)  # callers catching OSError still catch it
+
+
+def test_read_source_bytes_can_refuse_to_read_through_a_link(tmp_path: Path):
+    target = tmp_path / "real.txt"
+    target.write_bytes(b"data")
+    (tmp_path / "link.txt").symlink_to(target)
+    assert read_source_bytes(tmp_path / "link.txt")[0] == b"data"
+    with pytest.raises(OSError):
+        read_source_bytes(tmp_path / "link.txt", follow_link=False)
+    assert read_source_bytes(target, follow_link=False)[0] == b"data"
+
+
+def test_open_folder_lists_without_following_a_link_when_asked(tmp_path: Path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a").write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    fd = fileio.open_folder(tmp_path / "link")
+    try:
+        assert os.listdir(fd) == ["a"]
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        fileio.open_folder(tmp_path / "link", follow_link=False)
 
 
 def test_read_source_bytes_of_empty_file(tmp_path: Path):

@@ -117,17 +117,28 @@ def test_link_to_an_ancestor_folder_is_a_symlink_loop(tmp_path: Path):
     assert skipped_rel(results, lib) == {"self": "symlink-loop", "sub/top": "symlink-loop", "sub/up": "symlink-loop"}
 
 
-def test_two_links_pointing_at_each_other_terminate(tmp_path: Path):
+def test_two_links_pointing_at_each_other_are_duplicates_of_folders_walked_once(tmp_path: Path):
     lib = tmp_path / "lib"
     touch(lib / "x" / "1.jpg")
     touch(lib / "y" / "2.jpg")
     (lib / "x" / "to_y").symlink_to("../y", target_is_directory=True)
     (lib / "y" / "to_x").symlink_to("../x", target_is_directory=True)
     results = scan(lib)
-    skipped = skipped_rel(results, lib)
-    assert set(skipped.values()) == {"symlink-loop"}
-    assert skipped == {"x/to_y/to_x": "symlink-loop", "y/to_x/to_y": "symlink-loop"}
-    assert set(found_rel(results, lib)) == {"x/1.jpg", "y/2.jpg", "x/to_y/2.jpg", "y/to_x/1.jpg"}
+    assert skipped_rel(results, lib) == {"x/to_y": "duplicate-folder", "y/to_x": "duplicate-folder"}
+    assert found_rel(results, lib) == ["x/1.jpg", "y/2.jpg"]
+
+
+def test_links_between_two_outside_folders_terminate(tmp_path: Path):
+    outside, lib = tmp_path / "outside", tmp_path / "lib"
+    touch(outside / "x" / "1.jpg")
+    touch(outside / "y" / "2.jpg")
+    (outside / "x" / "to_y").symlink_to("../y", target_is_directory=True)
+    (outside / "y" / "to_x").symlink_to("../x", target_is_directory=True)
+    lib.mkdir()
+    (lib / "a").symlink_to(outside / "x", target_is_directory=True)
+    results = scan(lib)
+    assert found_rel(results, lib) == ["a/1.jpg", "a/to_y/2.jpg"]
+    assert skipped_rel(results, lib) == {"a/to_y/to_x": "symlink-loop"}
 
 
 def test_self_referencing_file_link_is_a_symlink_loop(tmp_path: Path):
