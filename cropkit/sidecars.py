@@ -1,15 +1,29 @@
-"""Named sidecar files beside images: written only on request, removable with ``clean-sidecars``."""
+"""Named sidecar files beside images, owned by cropkit: every one it writes is recorded (path, size, SHA-256) in
+``data/ai_data/cache/sidecars.jsonl``; it replaces or deletes only recorded ones whose content still matches."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import stat
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from cropkit.fileio import TMP_MARK, atomic_write_bytes
+from cropkit.fileio import (
+    TMP_MARK,
+    BadLine,
+    append_jsonl,
+    atomic_write_bytes,
+    read_jsonl,
+    read_source_bytes,
+    temp_writer_alive,
+)
 from cropkit.scan import walk_files
 
 SIDECAR_SUFFIXES = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")
+MAX_SIDECAR_BYTES = 1 << 24  # a recorded name holding more than this was replaced by something else
 
 
 def sidecar_path(image: Path, suffix: str) -> Path:
@@ -23,35 +37,180 @@ def is_sidecar_name(name: str) -> bool:
     return any(name.endswith(s) and len(name) > len(s) for s in SIDECAR_SUFFIXES)
 
 
-def write_sidecar(image: Path, suffix: str, data: bytes) -> str:
-    """Write one sidecar beside ``image``; returns 'written', 'unchanged' or 'refused: <why>'.
+def _digest(data: bytes) -> tuple[int, str]:
+    return len(data), hashlib.sha256(data).hexdigest()
 
-    A new name is created without ever replacing a file; an earlier sidecar (a regular file of that
-    name) is replaced atomically; a link, folder or anything else at that name is left alone.
+
+def _real_key(path: Path) -> str:
+    """The recorded name of a sidecar: its folder's real path (links resolved) and its own name."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
+
+
+class SidecarRegistry:
+    """The sidecars cropkit wrote under one root: append-only, the last line for a path wins."""
+
+    def __init__(self, ai_data: Path):
+        self.ai_data = ai_data
+        self.file = ai_data / "cache" / "sidecars.jsonl"
+        self.records: dict[str, tuple[int, str]] = {}
+        self.bad_lines: list[BadLine] = []
+        for lineno, obj in read_jsonl(self.file):
+            if isinstance(obj, BadLine):
+                self.bad_lines.append(obj)
+            elif not isinstance(obj.get("path"), str):
+                self.bad_lines.append(BadLine(self.file, lineno, "field 'path' missing or not str"))
+            elif obj.get("deleted") is True:
+                self.records.pop(obj["path"], None)
+            elif isinstance(obj.get("size"), int) and isinstance(obj.get("sha256"), str):
+                self.records[obj["path"]] = (obj["size"], obj["sha256"])
+            else:
+                self.bad_lines.append(BadLine(self.file, lineno, "fields 'size' and 'sha256' missing or wrong type"))
+
+    def check_writable(self) -> None:
+        """Raise OSError now if no record could be kept: a sidecar without its record would never count as ours."""
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644))
+
+    def record(self, path: Path, data: bytes) -> None:
+        """Record a sidecar just written (after its atomic write: a kill in between leaves it not ours)."""
+        key, (size, sha) = _real_key(path), _digest(data)
+        append_jsonl(self.file, {"path": key, "size": size, "sha256": sha, "ts": time.time()})
+        self.records[key] = (size, sha)
+
+    def forget(self, key: str) -> None:
+        append_jsonl(self.file, {"path": key, "deleted": True, "ts": time.time()})
+        self.records.pop(key, None)
+
+    def problem(self, key: str) -> str | None:
+        """None when the file at ``key`` is a plain file whose content is what cropkit recorded, else why not."""
+        record = self.records.get(key)
+        if record is None:
+            return "not written by cropkit (or written before cropkit kept a record): delete it yourself if unwanted"
+        try:
+            st = os.lstat(key)
+        except FileNotFoundError:
+            return "gone"
+        except OSError as exc:
+            return f"cannot check it: {exc.strerror or exc}"
+        if not stat.S_ISREG(st.st_mode):
+            return "not a plain file any more (a link, folder or special file)"
+        if st.st_size != record[0]:
+            return "changed since cropkit wrote it"
+        try:
+            data, _ = read_source_bytes(Path(key), max_bytes=MAX_SIDECAR_BYTES, follow_link=False)
+        except (OSError, ValueError) as exc:
+            return f"cannot check it: {exc}"
+        return None if _digest(data) == record else "changed since cropkit wrote it"
+
+
+def write_sidecar(image: Path, suffix: str, data: bytes, registry: SidecarRegistry) -> str:
+    """Write one sidecar beside ``image``; returns 'written', 'unchanged', 'kept-user-file: <why>' or
+    'refused: <why>'.
+
+    A new name is created without ever replacing a file, then recorded; a file of that name is replaced only
+    when it is a sidecar cropkit recorded and its content is still what it wrote.
     """
     target = sidecar_path(image, suffix)
     try:
         st = os.lstat(target)
     except FileNotFoundError:
-        return "written" if atomic_write_bytes(target, data, replace=False) else "refused: the name was taken meanwhile"
+        if not atomic_write_bytes(target, data, replace=False):
+            return "refused: the name was taken meanwhile"
+        registry.record(target, data)
+        return "written"
     if not stat.S_ISREG(st.st_mode):
-        return "refused: something that is not a plain sidecar file has that name"
-    if st.st_size == len(data) and target.read_bytes() == data:
+        return "refused: something that is not a plain file has that name"
+    key = _real_key(target)
+    why = registry.problem(key)
+    if why is not None:
+        return f"kept-user-file: {why}"
+    if registry.records[key] == _digest(data):  # it holds what cropkit recorded, which is this
         return "unchanged"
     atomic_write_bytes(target, data)
+    registry.record(target, data)
     return "written"
 
 
-def clean_sidecars(folder: Path, dry_run: bool = False) -> list[Path]:
-    """Delete exactly the sidecar files below ``folder`` (plain files only, never links); return them."""
-    found: list[Path] = []
-    for entry, _skipped in walk_files(folder):
-        if entry is None or not is_sidecar_name(entry.name):
+@dataclass
+class CleanReport:
+    """What ``clean_sidecars`` deleted (or would delete) and what it left, with the reason for each."""
+
+    folder: Path
+    dry_run: bool
+    deleted: list[Path] = field(default_factory=list)
+    left: list[tuple[Path, str]] = field(default_factory=list)
+    bad_records: list[BadLine] = field(default_factory=list)  # unreadable lines of the record, ignored
+
+    def lines(self) -> list[str]:
+        verb = "would delete" if self.dry_run else "deleted"
+        out = [f"{verb} {path}" for path in self.deleted]
+        out += [f"left {path}: {why}" for path, why in self.left]
+        out += [f"ignored unreadable sidecar record {bad}" for bad in self.bad_records]
+        out.append(f"{verb} {len(self.deleted)} sidecar files under {self.folder}"
+                   + (f"; left {len(self.left)} (listed above)" if self.left else ""))
+        return out
+
+
+def clean_sidecars(folder: Path, ai_data: Path, dry_run: bool = False) -> CleanReport:
+    """Delete the sidecars below ``folder`` that cropkit recorded in ``ai_data`` and that still hold what it wrote
+    (plain files only; no folder link below ``folder`` is followed), and temp files its killed writers left.
+
+    Everything else with a sidecar's name, and every recorded sidecar that changed, became a link or is gone, is
+    left and reported; a file that cannot be deleted (a read-only library) is reported and the rest go on.
+    """
+    registry = SidecarRegistry(ai_data)
+    if not dry_run:
+        registry.check_writable()
+    top = folder.resolve()  # the folder named may be a link; below it, none is followed
+    report = CleanReport(top, dry_run, bad_records=registry.bad_lines)
+    walked: set[str] = set()
+    for path, skipped in walk_files(top, follow_links=False):
+        if skipped is not None:
+            report.left.append((skipped.path, f"cannot list it: {skipped.message}"))
             continue
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        path = Path(entry.path)
-        if not dry_run:
-            path.unlink()
-        found.append(path)
-    return found
+        key = str(path)  # no link below ``top`` is followed, so this is its real path
+        if key in registry.records:
+            walked.add(key)
+            _clean_one(path, registry, report)
+        elif _is_stale_sidecar_temp(path):
+            _delete(path, None, registry, report)
+        elif is_sidecar_name(path.name):
+            report.left.append((path, registry.problem(key) or ""))
+    below = str(top).rstrip(os.sep) + os.sep
+    for key in sorted(k for k in registry.records if k.startswith(below) and k not in walked):
+        why = registry.problem(key) or "reached only through a folder link: clean that folder itself"
+        report.left.append((Path(key), why))
+        if why == "gone" and not dry_run:
+            registry.forget(key)  # reported once
+    return report
+
+
+def _clean_one(path: Path, registry: SidecarRegistry, report: CleanReport) -> None:
+    why = registry.problem(str(path))
+    if why is None:
+        _delete(path, str(path), registry, report)
+    else:
+        report.left.append((path, why))
+
+
+def _is_stale_sidecar_temp(path: Path) -> bool:
+    name = path.name
+    return (TMP_MARK in name and name.startswith(".") and is_sidecar_name(name) and not temp_writer_alive(name)
+            and path.is_file() and not path.is_symlink())
+
+
+def _delete(path: Path, key: str | None, registry: SidecarRegistry, report: CleanReport) -> None:
+    if report.dry_run:
+        report.deleted.append(path)
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a read-only library is a fine reason to leave it: report and go on
+        report.left.append((path, f"cannot delete it: {exc.strerror or exc}"))
+        return
+    report.deleted.append(path)
+    if key is not None:
+        with contextlib.suppress(OSError):  # a missing "deleted" line only makes a later run report it as gone
+            registry.forget(key)

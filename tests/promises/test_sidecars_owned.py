@@ -1,0 +1,72 @@
+"""Sidecars are owned: cropkit replaces and deletes only the sidecars it recorded writing, never a user's file that
+merely has a sidecar's name, and never anything reached through a folder link (issue 11, findings 1, 2, 18)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cropkit.cli import main
+from tests.conftest import tiny_args
+from tests.helpers.small_disk import remount, tmpfs
+from tests.libgen import changed_entries, make_library, save_photo, snapshot
+
+USER_FILES = {  # a user's own files that only look like sidecars
+    "notes.embedding.npy": b"\x93NUMPY my own array",
+    "holiday_album.phash": b"album hashes, mine\n",
+    "home/portrait.hands.json": b'{"hands": "annotated by me"}',
+    "trip/rocket.jpg.phash": b"DAM data, DO NOT LOSE\n",
+}
+
+
+def run(capsys, args: list[str]) -> str:
+    assert main(args) == 0
+    return capsys.readouterr().out
+
+
+def test_extract_and_clean_sidecars_never_replace_or_delete_a_users_files(tmp_path: Path, capsys):
+    root = tmp_path / "project"
+    images = root / "data" / "training_data"
+    make_library(images)
+    save_photo(images / "trip" / "rocket.jpg", 120, 90, seed=7)
+    for name, data in USER_FILES.items():
+        (images / name).write_bytes(data)
+    outside = tmp_path / "outside_docs"  # reached only through a folder link in the library
+    outside.mkdir()
+    (outside / "experiment.phash").write_bytes(b"lab results\n")
+    (images / "docs_link").symlink_to("../../../outside_docs", target_is_directory=True)
+    assert (images / "docs_link" / "experiment.phash").is_file()
+    users_before = {name: snapshot(images)[name] for name in USER_FILES}
+    outside_before = snapshot(outside)
+
+    out = run(capsys, tiny_args(root, "--sidecars"))
+    assert "kept-user-file: 1" in out  # trip/rocket.jpg.phash: not cropkit's, so not replaced
+    assert "written: 13" in out
+    assert {name: snapshot(images)[name] for name in USER_FILES} == users_before
+    written = {n for n in snapshot(images) if n.endswith((".embedding.npy", ".phash")) and n not in USER_FILES}
+    assert len(written) == 13
+
+    out = run(capsys, ["clean-sidecars", "--root", str(root)])
+    final = snapshot(images)
+    assert {name: final[name] for name in USER_FILES} == users_before
+    assert not written & set(final)  # every sidecar cropkit wrote is gone ...
+    assert "deleted 13 sidecar files" in out  # ... and nothing else
+    assert changed_entries(outside_before, snapshot(outside)) == {}
+    for name in USER_FILES:
+        assert f"left {images / name}: not written by cropkit" in out
+
+
+def test_clean_sidecars_on_a_read_only_library_says_it_cannot_delete(tmp_path: Path, capsys):
+    root = tmp_path / "project"
+    with tmpfs(root / "data" / "training_data", size="8m") as images:
+        make_library(images, n=2)
+        run(capsys, tiny_args(root, "--sidecars"))
+        remount(images, "ro")
+        try:
+            before = snapshot(images)
+            out = run(capsys, ["clean-sidecars", "--root", str(root)])
+            assert changed_entries(before, snapshot(images)) == {}
+        finally:
+            remount(images, "rw")
+        assert out.count(": cannot delete it: Read-only file system") == 4
+        assert "cannot write" not in out
+        assert "deleted 4 sidecar files" in run(capsys, ["clean-sidecars", "--root", str(root)])
