@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 CUE_SIDE = 32
+CUES_SHAPE = (2, CUE_SIDE, CUE_SIDE)  # one cue file: saliency and edges, see Cues.to_array
 
 
 def _box_blur_axis(a: np.ndarray, radius: int, axis: int) -> np.ndarray:

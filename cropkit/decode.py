@@ -69,28 +69,49 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
     if orientation != 1:
         with contextlib.suppress(Exception):  # an unusable orientation tag: keep the stored orientation
             img = ImageOps.exif_transpose(img)
-    return to_rgb(img), full_size
+    return to_rgb(img, min_size), full_size
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB: 16-bit and float scaled, alpha flattened onto white."""
+def to_rgb(img: Image.Image, min_size: int | None = None) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: 16-bit and float scaled, alpha flattened onto white.
+
+    16-bit, 32-bit and float pixels go to 8-bit gray in row blocks (never a float64 copy of the frame), and with
+    ``min_size`` are then reduced (by at most 8, keeping ``min_size`` on each side) as libjpeg does for JPEGs.
+    """
     if img.mode == "RGB":
         return img
     if img.mode.startswith("I") or img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        if img.mode == "F":  # no fixed range: stretch what is there
-            lo, hi = float(arr.min(initial=0)), float(arr.max(initial=1))
-            arr = (arr - lo) / max(hi - lo, 1e-12) * 255.0
-        elif img.mode.startswith("I;16") or arr.max(initial=0) > 255:
-            arr = arr * (255.0 / 65535.0)
-        gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, "L").convert("RGB")
+        gray = Image.fromarray(_high_bit_to_gray(img), "L")
+        factor = min(8, min(gray.size) // min_size) if min_size else 1
+        return (gray.reduce(factor) if factor > 1 else gray).convert("RGB")
     has_alpha = img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in img.info
     if has_alpha:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def _high_bit_to_gray(img: Image.Image) -> np.ndarray:
+    """Integer (16-bit, or 32-bit over 255) pixels scaled from 0..65535, float ones stretched, to uint8."""
+    lo, hi = img.getextrema()
+    if img.mode == "F":  # no fixed range: stretch what is there
+        lo, hi = min(lo, 0.0), max(hi, 1.0)
+        offset, scale = lo, 255.0 / max(hi - lo, 1e-12)
+    elif img.mode.startswith("I;16") or hi > 255:
+        offset, scale = 0.0, 255.0 / 65535.0
+    else:
+        offset, scale = 0.0, 1.0
+    width, height = img.size
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, (1 << 20) // max(1, width))  # about a million pixels (4 MB of float32) at a time
+    for top in range(0, height, rows):
+        block = np.array(img.crop((0, top, width, min(top + rows, height))), dtype=np.float32)
+        block -= offset
+        block *= scale
+        block += 0.5
+        out[top : top + rows] = np.clip(block, 0, 255, out=block)
+    return out
 
 
 def squash_to_square(img: Image.Image, size: int) -> np.ndarray:

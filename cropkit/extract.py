@@ -17,13 +17,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cropkit.cache import CacheEntry, ProcessedCache
+from cropkit.composition import CUES_SHAPE
+from cropkit.errors import CropkitError
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
 from cropkit.prepare import Failed, Prepared, prepare_image
+from cropkit.remembered import pretrained_spec, remember, resolve_encoder
 from cropkit.scan import Found, Skipped, find_images, stat_image
-from cropkit.sidecars import write_sidecar
-from cropkit.store import FeatureStore, NpyStore, npy_bytes, pack_features
+from cropkit.sidecars import SidecarRegistry, write_sidecar
+from cropkit.store import FeatureStore, NpyStore, feature_shape, npy_bytes, pack_features
 
 
 @dataclass
@@ -32,12 +35,12 @@ class ExtractOptions:
 
     root: str | Path = "."
     images: str | Path | None = None
-    model: str = "ViT-B-32"
-    pretrained: str = "openai"
+    model: str | None = None  # None: the root's remembered encoder (cropkit.remembered), else ViT-B-32
+    pretrained: str | None = None  # None: the root's remembered weights, else openai
     device: str = "auto"
     precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
     batch_size: int | None = None  # None: 32 on CPU, sized to the free memory on CUDA
-    workers: int = -1  # -1: one per core
+    workers: int = -1  # -1: one per core; never more than default_workers()
     max_images: int | None = None
     force: bool = False
     retry_failed: bool = False
@@ -69,11 +72,15 @@ class ExtractSummary:
         return self.processed / self.encode_seconds if self.encode_seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
+        if self.processed:
+            processed = (f"processed:  {self.processed} images in {self.encode_seconds:.1f} s "
+                         f"({self.images_per_s:.1f} images/s; whole run {self.seconds:.1f} s)"
+                         + (f", {self.deduplicated} of them duplicates of known content" if self.deduplicated else ""))
+        else:
+            processed = f"processed:  0 new images (whole run {self.seconds:.1f} s)"
         out = [
             f"model:      {self.model_id}" + ("   (UNTRAINED: random weights)" if self.untrained else ""),
-            f"processed:  {self.processed} images in {self.encode_seconds:.1f} s ({self.images_per_s:.1f} images/s; "
-            f"whole run {self.seconds:.1f} s)"
-            + (f", {self.deduplicated} of them duplicates of known content" if self.deduplicated else ""),
+            processed,
             f"cached:     {self.cached} unchanged images skipped without opening them",
         ]
         failed = sum(self.failed.values())
@@ -104,6 +111,7 @@ class Stores:
 
     features: FeatureStore
     cues: NpyStore
+    sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
 
 
 def default_workers() -> int:
@@ -111,6 +119,18 @@ def default_workers() -> int:
     and far more than encoding it on a GPU. At most 16 (about 64 MB each); they run at lower priority
     (see ``_decode_worker_init``)."""
     return max(1, min(16, os.cpu_count() or 2))
+
+
+def effective_workers(requested: int, log: Callable[[str], None] = print) -> int:
+    """Decode workers for a request: -1 one per core, 0 in process, else at most ``default_workers()`` (said once
+    when capped: more processes than cores only cost memory)."""
+    if requested < -1:
+        raise CropkitError(f"workers must be 0 (decode in the main process), a positive number, or -1 (one per "
+                           f"core), not {requested}")
+    cap = default_workers()
+    if requested > cap:
+        log(f"decode workers: {requested} asked, using {cap} (one per core)")
+    return cap if requested == -1 else min(requested, cap)
 
 
 def _decode_worker_init() -> None:
@@ -126,10 +146,16 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     layout = Layout.from_args(opts.root, opts.images)
     if opts.paths is None:
         layout.require_images()
+    model, pretrained = resolve_encoder(layout.ai_data, opts.model, opts.pretrained)
+    opts = replace(opts, model=model, pretrained=pretrained)
     mid = model_id(opts.model, opts.pretrained)  # no model is loaded until there is work to do
     if is_untrained(mid):
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
-    stores = Stores(FeatureStore(layout.embeddings, mid), NpyStore(layout.cues))
+    opts = replace(opts, workers=effective_workers(opts.workers, log))
+    stores = Stores(FeatureStore(layout.embeddings, mid), NpyStore(layout.cues),
+                    SidecarRegistry(layout.ai_data) if opts.sidecars else None)
+    if stores.sidecars is not None:
+        stores.sidecars.check_writable()
     cache = ProcessedCache(layout.processed_files, mid)
     summary = ExtractSummary(mid, is_untrained(mid), bad_cache_lines=len(cache.bad_lines))
     summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.folder),
@@ -153,6 +179,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         encode_start = time.perf_counter()
         _encode_all(todo, encoder, layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start
+    if opts.paths is None:  # a whole-library run names the root's library and encoder from now on
+        remember(layout.ai_data, model=model, pretrained=pretrained_spec(pretrained),
+                 images=None if layout.library_inside_root else str(layout.images))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -174,10 +203,15 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
             continue
         entry = None if opts.force else cache.get(rel)
         if entry is not None and entry.matches(item.size, item.mtime_ns):
-            if entry.ok and store.has(entry.hash) and stores.cues.has(entry.hash):
-                summary.cached += 1
+            if entry.ok and _cached_whole(entry, stores):
                 if opts.sidecars:
-                    _write_sidecars(item.path, store.load(entry.hash).global_emb, entry.phash, summary)
+                    try:
+                        global_emb = store.load(entry.hash).global_emb
+                    except ValueError:  # whole but unusable (NaN): compute it again
+                        todo.append(item)
+                        continue
+                    _write_sidecars(item.path, global_emb, entry.phash, stores, summary)
+                summary.cached += 1
                 continue
             if not entry.ok and not opts.retry_failed:
                 summary.failed_before[(entry.error or {}).get("kind", "unknown")] += 1
@@ -186,9 +220,15 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
     return todo
 
 
+def _cached_whole(entry: CacheEntry, stores: Stores) -> bool:
+    """A cache hit needs its feature and cue files whole and of the expected shape, not merely present."""
+    return (stores.features.is_whole(entry.hash, feature_shape(entry.shapes))
+            and stores.cues.is_whole(entry.hash, CUES_SHAPE))
+
+
 def _encode_all(todo: list[Found], encoder, layout: Layout, cache: ProcessedCache,
                 stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
-    workers = default_workers() if opts.workers < 0 else opts.workers
+    workers = opts.workers
     bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
     batch: list[Prepared] = []
 
@@ -248,7 +288,7 @@ def _store_batch(batch: list[Prepared], encoder, layout: Layout, cache: Processe
         if not store_prepared(p, global_emb[i], grid[i], layout, cache, stores, force=opts.force):
             summary.deduplicated += 1
         if opts.sidecars:
-            _write_sidecars(p.path, global_emb[i], p.phash, summary)
+            _write_sidecars(p.path, global_emb[i], p.phash, stores, summary)
         summary.processed += 1
 
 
@@ -258,10 +298,11 @@ def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout
 
     Returns False when the features were already stored for identical content.
     """
-    wrote = force or not stores.features.has(p.hash)
+    features = pack_features(global_emb, grid)
+    wrote = force or not stores.features.is_whole(p.hash, features.shape)
     if wrote:
-        stores.features.write(p.hash, pack_features(global_emb, grid))
-    if force or not stores.cues.has(p.hash):
+        stores.features.write(p.hash, features)
+    if force or not stores.cues.is_whole(p.hash, p.cues.shape):
         stores.cues.write(p.hash, p.cues)
     shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
     cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.model_id, "ok",
@@ -269,15 +310,15 @@ def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout
     return wrote
 
 
-def _write_sidecars(image: Path, global_emb, phash: str | None, summary: ExtractSummary) -> None:
+def _write_sidecars(image: Path, global_emb, phash: str | None, stores: Stores, summary: ExtractSummary) -> None:
     wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16))}
     if phash:
         wanted[".phash"] = (phash + "\n").encode()
     for suffix, data in wanted.items():
         try:
-            outcome = write_sidecar(image, suffix, data)
+            outcome = write_sidecar(image, suffix, data, stores.sidecars)
         except OSError as exc:
             outcome = f"refused: {exc.strerror or exc}"
         summary.sidecars[outcome.split(":")[0]] += 1
-        if outcome.startswith("refused"):
+        if outcome not in ("written", "unchanged"):
             print(f"sidecar {image.name}{suffix} {outcome}", file=sys.stderr)

@@ -7,7 +7,9 @@ G x G grid in row-major order (top-left first), both L2-normalised.
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,39 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def npy_is_whole(path: Path, shape: tuple[int, ...] | None = None, dtype=np.float16) -> bool:
+    """Whether ``path`` is a complete .npy of ``dtype`` (and ``shape`` where given), from its header and size alone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+            if read_header is None:
+                return False
+            found, _fortran, found_dtype = read_header(f)
+        except (OSError, ValueError, EOFError):
+            return False
+        whole = st.st_size == f.tell() + int(np.prod(found)) * found_dtype.itemsize
+        return whole and found_dtype == np.dtype(dtype) and (shape is None or tuple(found) == tuple(shape))
+
+
+def feature_shape(shapes: object) -> tuple[int, int] | None:
+    """The (1 + G*G, D) shape of a feature file from a cache line's ``shapes``; None when they are unusable."""
+    try:
+        side, side2, dim = shapes["grid"]  # type: ignore[index]
+        if side == side2 and shapes["global"] == [dim] and side > 0 and dim > 0:  # type: ignore[index]
+            return 1 + side * side, dim
+    except (TypeError, KeyError, ValueError):
+        pass
+    return None
+
+
 @dataclass(frozen=True)
 class Features:
     """The unpacked features of one image."""
@@ -61,6 +96,11 @@ class NpyStore:
 
     def has(self, content_hash: str) -> bool:
         return self.path_for(content_hash).is_file()
+
+    def is_whole(self, content_hash: str, shape: tuple[int, ...] | None = None) -> bool:
+        """Whether the file for ``content_hash`` is a complete float16 array (of ``shape`` where given): a
+        truncated or foreign file is no cache hit and gets recomputed."""
+        return npy_is_whole(self.path_for(content_hash), shape)
 
     def write(self, content_hash: str, array: np.ndarray) -> Path:
         path = self.path_for(content_hash)

@@ -24,6 +24,7 @@ RED = (230, 20, 20)
 GREEN = (20, 200, 40)
 BLUE = (20, 40, 220)
 YELLOW = (240, 230, 20)
+FULL_SIZE = 1 << 16  # a min_size no test image reaches: decoded without reduction
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -212,7 +213,7 @@ def test_16bit_grayscale_png_is_scaled_not_clipped():
     values = np.array([[0, 256, 32768, 65535], [65535, 32768, 256, 0]], dtype=np.uint16)
     data = encode(Image.fromarray(values), "PNG")
     assert Image.open(io.BytesIO(data)).mode.startswith("I")
-    img, full = decode_oriented_rgb(data, 1)
+    img, full = decode_oriented_rgb(data, FULL_SIZE)
     assert img.mode == "RGB"
     assert full == (4, 2)
     arr = np.asarray(img)
@@ -228,18 +229,47 @@ def test_16bit_grayscale_png_is_scaled_not_clipped():
 
 def test_16bit_grayscale_tiff_is_scaled():
     values = np.array([[0, 32768, 65535]], dtype=np.uint16)
-    img, _ = decode_oriented_rgb(encode(Image.fromarray(values), "TIFF"), 1)
+    img, _ = decode_oriented_rgb(encode(Image.fromarray(values), "TIFF"), FULL_SIZE)
     gray = np.asarray(img)[..., 0].astype(int)
     assert gray[0, 0] == 0 and abs(gray[0, 1] - 128) <= 1 and gray[0, 2] == 255
 
 
 def test_16bit_gradient_keeps_its_order_and_range():
     ramp = np.linspace(0, 65535, 256).astype(np.uint16)[None, :].repeat(4, axis=0)
-    img, _ = decode_oriented_rgb(encode(Image.fromarray(ramp), "PNG"), 1)
+    img, _ = decode_oriented_rgb(encode(Image.fromarray(ramp), "PNG"), FULL_SIZE)
     gray = np.asarray(img)[0, :, 0].astype(int)
     assert gray[0] == 0 and gray[-1] == 255
     assert (np.diff(gray) >= 0).all()
     assert len(set(gray.tolist())) > 200  # a real ramp, not a few clipped levels
+
+
+def test_16bit_values_map_to_the_nearest_8bit_level_exactly():
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    gray = np.asarray(to_rgb(Image.fromarray(every)))[..., 0]
+    expected = np.clip(np.round(every.astype(np.float64) * 255 / 65535), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(gray, expected)
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("I", [[-5, 0, 100, 255]], [[0, 0, 100, 255]]),  # 32-bit values within 0..255 are taken as they are
+    ("I", [[0, 300, 65535, 70000]], [[0, 1, 255, 255]]),  # over 255: a 16-bit range
+    ("F", [[-1.0, 0.0, 1.0, 3.0]], [[0, 64, 128, 255]]),  # float: stretched over what is there
+])
+def test_32bit_and_float_pixels_are_scaled_like_before(mode, values, expected):
+    arr = np.array(values, dtype=np.float32 if mode == "F" else np.int32)
+    gray = np.asarray(to_rgb(Image.fromarray(arr, mode)))[..., 0]
+    np.testing.assert_array_equal(gray, np.array(expected, np.uint8))
+
+
+def test_16bit_image_is_converted_in_blocks_and_reduced_towards_the_input_size():
+    ramp = np.linspace(0, 65535, 3000).astype(np.uint16)[None, :].repeat(1000, axis=0)  # 3 M pixels: 3 blocks
+    img, full = decode_oriented_rgb(encode(Image.fromarray(ramp), "TIFF"), 224)
+    assert full == (3000, 1000)
+    assert img.mode == "RGB" and img.size == (750, 250)  # reduced by 4, each side still over 224
+    gray = np.asarray(img)[..., 0].astype(int)
+    assert (gray == gray[0]).all()  # every row the same: no block seam
+    expected = np.round(ramp[0].astype(np.float64) * 255 / 65535).reshape(750, 4).mean(axis=1)
+    assert np.abs(gray[0] - expected).max() <= 1
 
 
 def test_8bit_grayscale_becomes_equal_rgb_channels():

@@ -19,6 +19,7 @@ from cropkit.composition import Cues
 from cropkit.encoder import FEATURE_BUDGET_BYTES
 from cropkit.extract import ExtractOptions, run_extract
 from cropkit.fileio import read_jsonl
+from cropkit.sidecars import clean_sidecars
 from cropkit.store import FeatureStore, NpyStore
 from tests.conftest import TINY, tiny_args
 from tests.libgen import make_library, save_photo, snapshot
@@ -82,7 +83,7 @@ def test_rerun_skips_unchanged_files_without_opening_them(root: Path, capsys, mo
     monkeypatch.setattr("cropkit.encoder.ClipEncoder", None)  # a rerun with nothing to do needs no model
     out = extract(root, capsys)
     assert opened == []
-    assert "processed:  0 images" in out and "cached:     6" in out
+    assert "processed:  0 new images" in out and "images/s" not in out and "cached:     6" in out
     assert len(cache_lines(root)) == 6
 
 
@@ -215,12 +216,13 @@ def test_sidecars_are_new_files_beside_images_and_clean_sidecars_removes_exactly
         if (root / (rel + ".phash")).is_file() and not (root / (rel + ".phash")).is_symlink():
             assert (root / (rel + ".phash")).read_text().strip() == e["phash"]
     assert "unchanged: 11" in extract(root, capsys, "--sidecars")
-    assert main(["clean-sidecars", "--root", str(root), "--dry-run"]) == 0
-    assert "would delete 11 sidecar files" in capsys.readouterr().out
+    dry = clean_sidecars(images, root / "data/ai_data", dry_run=True)
+    assert dry.lines()[-1] == f"would delete 11 sidecar files under {images}; left 1 (listed above)"
     assert snapshot(images) == after
-    assert main(["clean-sidecars", str(images)]) == 0
-    listed = capsys.readouterr().out
-    assert listed.count("deleted ") == 12 and "deleted 11 sidecar files" in listed
+    report = clean_sidecars(images, root / "data/ai_data")
+    assert report.deleted == dry.deleted and len(report.deleted) == 11
+    assert report.left == [(photo.with_name(photo.name + ".phash"), "not written by cropkit (or written before "
+                            "cropkit kept a record): delete it yourself if unwanted")]
     final = snapshot(images)
     assert {n: v for n, v in final.items() if v[0] != "other"} == {
         n: v for n, v in before.items() if v[0] != "other"}

@@ -63,9 +63,9 @@ def test_failures_are_not_retried_until_asked(hostile, capsys):
     capsys.readouterr()
     assert main(tiny_args(root)) == 0
     out = capsys.readouterr().out
-    assert "processed:  0 images" in out and "failed before, unchanged since: 5" in out
+    assert "processed:  0 new images" in out and "failed before, unchanged since: 5" in out
     assert len(entries(root)) == n_lines  # known failures are not logged again
     assert main(tiny_args(root, "--retry-failed")) == 0
     out = capsys.readouterr().out
-    assert "processed:  0 images" in out and "failed before" not in out
+    assert "processed:  0 new images" in out and "failed before" not in out
     assert len(entries(root)) == n_lines + 5
