@@ -24,8 +24,10 @@ from PIL import Image
 from cropkit.cache import CacheEntry, ProcessedCache
 from cropkit.composition import compute_cues
 from cropkit.decisions import CropDecision, append_decision
+from cropkit.errors import CropkitError
 from cropkit.extract import Stores
-from cropkit.layout import Layout
+from cropkit.fileio import atomic_write_bytes, read_source_bytes
+from cropkit.layout import Layout, claim_generated_root
 from cropkit.model_id import RANDOM_INIT_SEED
 from cropkit.simulate import TASTES, subject_point
 from cropkit.store import FeatureStore, NpyStore, pack_features
@@ -84,7 +86,7 @@ def _percentiles(ms: list[float]) -> dict:
 
 
 def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print) -> dict:
-    root.mkdir(parents=True, exist_ok=True)
+    root = claim_generated_root(root, "benchmark")
     paths = synth_cached_library(root, n_decisions, log)
     from cropkit.bench_extract import camera_library, run_cropkit
 
@@ -139,6 +141,22 @@ def format_report(r: dict) -> str:
     ])
 
 
+REPORT_KIND = "cropkit bench report"
+
+
+def check_report_target(path: Path) -> None:
+    """Refuse a report path that holds anything but an earlier bench report (checked before a long run too)."""
+    if path.exists() or path.is_symlink():
+        try:
+            earlier = json.loads(read_source_bytes(path, max_bytes=1 << 20)[0]).get("kind")
+        except (OSError, ValueError, AttributeError):
+            earlier = None
+        if earlier != REPORT_KIND:
+            raise CropkitError(f"--out {path} exists and is not an earlier bench report: it is left alone; "
+                               "choose another file")
+
+
 def write_report(r: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(r, indent=1))
+    """Write the JSON report whole; an existing file is replaced only when it is an earlier bench report."""
+    check_report_target(path)
+    atomic_write_bytes(path, json.dumps({"kind": REPORT_KIND, **r}, indent=1).encode())

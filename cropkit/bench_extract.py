@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from cropkit.fileio import atomic_write_bytes
+from cropkit.layout import claim_generated_root
 from cropkit.sample_library import build_sample_library
 
 
@@ -178,6 +179,7 @@ def run_extract_bench(root: Path, n_images: int = 128, model: str = "ViT-B-32", 
                       batch_size: int | None = None, device: str = "auto", log: Callable[[str], None] = print,
                       extra: list[str] = ()) -> dict:
     """All the extraction figures in one run; ``extra`` goes to the ``cropkit extract`` subprocess."""
+    root = claim_generated_root(root, "benchmark")
     paths = camera_library(root / "camera", n_images, log)
     import torch
 

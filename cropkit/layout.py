@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropkit.errors import LayoutError
+from cropkit.errors import CropkitError, LayoutError
+
+GENERATED_MARK = ".cropkit-generated"  # in a root that cropkit made for the demo or a benchmark
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,12 @@ class Layout:
 
     @classmethod
     def from_args(cls, root: str | Path = ".", images: str | Path | None = None) -> Layout:
+        """``images`` None: the library this root remembers (see cropkit.remembered), else ROOT/data/training_data."""
+        from cropkit.remembered import read_remembered
+
         root_path = Path(root).expanduser().resolve()
+        if images is None:
+            images = read_remembered(root_path / "data" / "ai_data").images
         images_path = Path(images).expanduser().resolve() if images else root_path / "data" / "training_data"
         return cls(root=root_path, images=images_path)
 
@@ -59,9 +66,40 @@ class Layout:
                 "or point --images at your library (and --root at the folder that should hold data/ai_data)."
             )
 
+    @property
+    def library_inside_root(self) -> bool:
+        return self.images == self.root or self.root in self.images.parents
+
     def relative_name(self, path: Path) -> str:
-        """The name recorded in caches and logs: relative to the root with '/' separators, else absolute."""
+        """The name recorded in caches and logs, with '/' separators: relative to the root, or, for a library
+        outside the root, relative to that library; absolute for a file outside it (never logged)."""
         try:
-            return path.relative_to(self.root).as_posix()
+            return path.relative_to(self.root if self.library_inside_root else self.images).as_posix()
         except ValueError:
             return path.as_posix()
+
+    def image_path(self, name: str) -> Path:
+        """The file a recorded name stands for (the inverse of ``relative_name``)."""
+        return (self.root if self.library_inside_root else self.images) / name
+
+
+def claim_generated_root(root: str | Path, purpose: str) -> Path:
+    """The folder where cropkit may build a generated library (the demo, a benchmark): a new or empty folder, one
+    it generated before, or one under this checkout's data/. Any other folder is refused, so simulated pictures
+    and decisions never enter a user's library or logs."""
+    from cropkit.fileio import atomic_write_bytes
+
+    root = Path(root).expanduser().resolve()
+    mark = root / GENERATED_MARK
+    if mark.is_file() and not mark.is_symlink():
+        return root
+    checkout_data = Path(__file__).resolve().parent.parent / "data"
+    in_checkout = checkout_data in root.parents and (checkout_data.parent / "pyproject.toml").is_file()
+    if root.exists() and not in_checkout and (not root.is_dir() or any(root.iterdir())):
+        raise CropkitError(f"{root} already holds files that cropkit did not generate: the {purpose} builds its "
+                           "simulated pictures and decisions only in a new or empty folder (or one it made "
+                           "before), never in your library. Choose a new folder.")
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(mark, f"cropkit {purpose}: generated pictures and decisions, no user data\n".encode(),
+                       replace=False)
+    return root

@@ -49,22 +49,50 @@ def make_library(images: Path, n: int = 6, companions: bool = True) -> list[Path
     return paths
 
 
-def snapshot(folder: Path) -> dict[str, tuple]:
-    """Every entry below ``folder``: content hash, size, mtime_ns and mode (links recorded, not followed)."""
+def snapshot(folder: Path, atime: bool = False) -> dict[str, tuple]:
+    """Every entry below ``folder``: content hash, size, mtime_ns and mode (links recorded, not followed).
+
+    With ``atime`` also each file's and folder's access time; the snapshot itself reads and lists with O_NOATIME,
+    so taking it changes none (a link's own atime is left out: following a link touches it by design).
+    """
     snap = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in sorted(dirnames + filenames):
-            path = Path(dirpath) / name
-            st = os.lstat(path)
-            rel = path.relative_to(folder).as_posix()
-            if stat.S_ISLNK(st.st_mode):
-                snap[rel] = ("link", os.readlink(path))
-            elif stat.S_ISREG(st.st_mode):
-                digest = hashlib.sha256(path.read_bytes()).hexdigest() if os.access(path, os.R_OK) else "?"
-                snap[rel] = ("file", digest, st.st_size, st.st_mtime_ns, st.st_mode)
-            else:
-                snap[rel] = ("other", st.st_mode, st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else 0)
+    for rel, path, st in _entries(folder):
+        when = (st.st_atime_ns,) if atime else ()
+        if stat.S_ISLNK(st.st_mode):
+            snap[rel] = ("link", os.readlink(path))
+        elif stat.S_ISREG(st.st_mode):
+            digest = hashlib.sha256(_read_noatime(path)).hexdigest() if os.access(path, os.R_OK) else "?"
+            snap[rel] = ("file", digest, st.st_size, st.st_mtime_ns, st.st_mode, *when)
+        else:
+            snap[rel] = ("other", st.st_mode, st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else 0,
+                         *(when if stat.S_ISDIR(st.st_mode) else ()))
     return snap
+
+
+def _entries(folder: Path, prefix: str = ""):
+    """(relative name, path, lstat) of every entry below ``folder``, listed without touching folder atimes."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOATIME", 0))
+    try:
+        names = sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+    for name in names:
+        path = folder / name
+        st = os.lstat(path)
+        yield prefix + name, path, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _entries(path, f"{prefix}{name}/")
+
+
+def _read_noatime(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOATIME", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def changed_entries(before: dict, after: dict) -> dict[str, tuple]:

@@ -19,10 +19,12 @@ PAGE = 4096
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size: str = "16m") -> Iterator[Path]:
-    """Mount a tmpfs of ``size`` on ``path`` for the duration; CI must be able to (it runs as root)."""
+def tmpfs(path: Path, size: str = "16m", options: str = "") -> Iterator[Path]:
+    """Mount a tmpfs of ``size`` on ``path`` for the duration (``options`` such as ``strictatime`` added); CI must
+    be able to (it runs as root)."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "cropkit-test", str(path)],
+    opts = f"size={size},mode=0755" + (f",{options}" if options else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cropkit-test", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         reason = f"mounting a tmpfs needs root (CAP_SYS_ADMIN): {done.stderr.strip()}"
