@@ -6,6 +6,9 @@ its file and line number and go on.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import reprlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -17,44 +20,63 @@ from cropkit.geometry import Box, is_valid_box
 TRAINING_LOG = "training_log.jsonl"
 SUGGESTIONS_LOG = "suggestions.jsonl"
 DECISIONS = ("approved", "modified", "rejected")
+MAX_SIDE = 1_000_000  # pixels: no camera or scan comes near it
+MAX_PATH_CHARS = 4096
+LAST_TS = 253402300799.0  # 9999-12-31T23:59:59Z
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxother = 80
+_brief.maxlong = 40
+
+
+def brief(value: object) -> str:
+    """A short repr of a value read from a file, for messages: never echoes a huge field in full."""
+    return _brief.repr(value)
 
 
 def safe_image_path(value: object) -> str:
-    """A path relative to the root with '/' separators that cannot escape it; raises ValueError otherwise."""
-    if not isinstance(value, str) or not value or "\x00" in value:
-        raise ValueError("'image' must be a non-empty path string")
+    """A path relative to the root with '/' separators that cannot escape it; raises ValueError otherwise.
+
+    A name that is not valid UTF-8 on disk arrives surrogate-escaped (as os.fsdecode gives it) and is kept so.
+    """
+    if not isinstance(value, str) or not value or "\x00" in value or len(value) > MAX_PATH_CHARS:
+        raise ValueError(f"'image' must be a non-empty path string of at most {MAX_PATH_CHARS} characters")
     if "\\" in value or value.startswith("/") or (len(value) > 1 and value[1] == ":"):
-        raise ValueError(f"'image' {value!r} must be relative to the root, with '/' separators")
+        raise ValueError(f"'image' {brief(value)} must be relative to the root, with '/' separators")
     parts = PurePosixPath(value).parts
     if ".." in parts or not parts:
-        raise ValueError(f"'image' {value!r} escapes the library root")
+        raise ValueError(f"'image' {brief(value)} escapes the library root")
     return value
 
 
 def _size(obj: dict, key: str) -> int:
     v = obj.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-        raise ValueError(f"'{key}' must be a positive whole number of pixels")
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= MAX_SIDE:
+        raise ValueError(f"'{key}' must be a whole number of pixels from 1 to {MAX_SIDE:,}, not {brief(v)}")
     return v
 
 
 def _box(obj: dict, key: str, width: int, height: int) -> Box:
     box = obj.get(key)
     if not is_valid_box(box, width, height):
-        raise ValueError(f"'{key}' {box!r} is not [x0, y0, x1, y1] inside the {width}x{height} image")
+        raise ValueError(f"'{key}' {brief(box)} is not [x0, y0, x1, y1] inside the {width}x{height} image")
     return tuple(float(v) for v in box)  # type: ignore[return-value]
 
 
-def _ts(obj: dict) -> float:
-    v = obj.get("ts")
+def _seconds(v: object, key: str) -> float:
+    """A time as seconds since 1970 (a number or an ISO-8601 string), finite and between 1970 and 9999."""
+    seconds = None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            pass
-    raise ValueError("'ts' must be seconds since 1970 or an ISO-8601 time")
+        seconds = float(v) if abs(v) <= LAST_TS else None  # a 400-digit int would overflow float()
+    elif isinstance(v, str) and len(v) <= 64:
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            seconds = datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    if seconds is None or not (math.isfinite(seconds) and 0.0 <= seconds <= LAST_TS):
+        raise ValueError(f"'{key}' {brief(v)} must be seconds since 1970 or an ISO-8601 time, between 1970 and 9999")
+    return seconds
+
+
+def _ts(obj: dict) -> float:
+    return _seconds(obj.get("ts"), "ts")
 
 
 @dataclass(frozen=True)
@@ -99,7 +121,7 @@ class SuggestionDecision:
         width, height = _size(obj, "width"), _size(obj, "height")
         decision = obj.get("decision")
         if decision not in DECISIONS:
-            raise ValueError(f"'decision' must be one of {', '.join(DECISIONS)}, not {decision!r}")
+            raise ValueError(f"'decision' must be one of {', '.join(DECISIONS)}, not {brief(decision)}")
         if decision == "rejected":
             if obj.get("final") is not None:
                 raise ValueError("a rejected suggestion has 'final': null")
@@ -107,8 +129,8 @@ class SuggestionDecision:
         else:
             final = _box(obj, "final", width, height)
         model = obj.get("model")
-        if not isinstance(model, str) or not model:
-            raise ValueError("'model' must name the proposer that made the suggestion")
+        if not isinstance(model, str) or not model or len(model) > 256:
+            raise ValueError("'model' must name the proposer that made the suggestion (at most 256 characters)")
         return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "suggested", width, height),
                    final, decision, model, _ts(obj))
 
@@ -121,8 +143,8 @@ class SuggestionDecision:
 
 def _optional_str(obj: dict, key: str) -> str | None:
     v = obj.get(key)
-    if v is not None and not isinstance(v, str):
-        raise ValueError(f"'{key}' must be a string when present")
+    if v is not None and (not isinstance(v, str) or len(v) > MAX_PATH_CHARS):
+        raise ValueError(f"'{key}' must be a string of at most {MAX_PATH_CHARS} characters when present")
     return v
 
 
@@ -148,11 +170,9 @@ def read_log(path: Path, record_type: type) -> tuple[list, list[BadLine]]:
 
 
 def _undo_key(obj: dict) -> tuple[str, float]:
-    target = obj["undo"]
-    if not isinstance(target, (int, float)) or isinstance(target, bool):
-        raise ValueError("'undo' must be the 'ts' of the line it cancels")
+    target = _seconds(obj["undo"], "undo")  # the 'ts' of the line it cancels
     _ts(obj)
-    return safe_image_path(obj.get("image")), float(target)
+    return safe_image_path(obj.get("image")), target
 
 
 def read_crops(logs_dir: Path) -> tuple[list[CropDecision], list[BadLine]]:

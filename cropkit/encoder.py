@@ -7,6 +7,9 @@ L2-normalised patch features projected into the same embedding space.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import math
 import os
 import socket
@@ -22,16 +25,62 @@ from open_clip.model import resize_pos_embed
 from safetensors import safe_open
 
 from cropkit.errors import CropkitError, WeightsUnavailable
-from cropkit.model_id import RANDOM_INIT_SEED, is_random, weights_id
+from cropkit.fileio import read_source_bytes
+from cropkit.model_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
 
 FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
 NPY_HEADER_BYTES = 128
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_DEPTH = 8  # open_clip's own configs nest three levels deep
+
+
 def register_model_configs(path: str | Path) -> None:
-    """Make open_clip architectures from a JSON file (or a folder of them) available by name."""
-    p = Path(path)
+    """Make open_clip architectures from a JSON file (or a folder of them) available by name (the file's stem).
+
+    Every file is checked first, regular files only, none registered unless all are good: a clear error says
+    which file is wrong and how."""
+    p = Path(path).expanduser()
     if not p.exists():
         raise CropkitError(f"--model-config: {p} does not exist (give a JSON file or a folder of JSON files)")
-    open_clip.add_model_config(p)
+    files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+    if not files:
+        raise CropkitError(f"--model-config: {p} holds no .json files")
+    configs = {f.stem: _read_model_config(f) for f in files}
+    open_clip.factory._MODEL_CONFIGS.update(configs)  # what open_clip.add_model_config does, from checked data
+
+
+def _read_model_config(file: Path) -> dict:
+    """One open_clip architecture config: a small regular JSON file holding an object with embed_dim, vision_cfg
+    and text_cfg, nested at most a few levels."""
+    fix = "it must be an open_clip model config (JSON with embed_dim, vision_cfg and text_cfg)"
+    try:
+        data, _ = read_source_bytes(file, max_bytes=MAX_CONFIG_BYTES)  # non-blocking: a pipe is refused
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CropkitError(f"--model-config: cannot read {file}: {reason}; {fix}") from None
+    try:
+        cfg = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise CropkitError(f"--model-config: {file} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                           f"{exc.msg}); {fix}") from None
+    except (ValueError, RecursionError) as exc:
+        raise CropkitError(f"--model-config: {file} is not valid JSON ({type(exc).__name__}); {fix}") from None
+    if _nests_deeper_than(cfg, MAX_CONFIG_DEPTH):
+        raise CropkitError(f"--model-config: {file} nests deeper than {MAX_CONFIG_DEPTH} levels; {fix}")
+    if not (isinstance(cfg, dict) and isinstance(cfg.get("embed_dim"), int) and cfg["embed_dim"] > 0
+            and isinstance(cfg.get("vision_cfg"), dict) and isinstance(cfg.get("text_cfg"), dict)):
+        raise CropkitError(f"--model-config: {file}: {fix}")
+    return cfg
+
+
+def _nests_deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels (checked level by level, without recursion)."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [c for v in level if isinstance(v, (dict, list)) for c in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return True
 
 
 def check_model_name(model: str) -> None:
@@ -186,16 +235,43 @@ def _image_tower(model: str, weights: Weights) -> torch.nn.Module:
     from the file, so the text tower's weights are never read (ViT-B-32: peak 1.24 GB instead of 1.98)."""
     quick_gelu = bool(weights.tag_cfg.get("quick_gelu"))
     if weights.checkpoint is None or not weights.checkpoint.endswith(_MAPPABLE):
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _no_random_init_warning():
             torch.manual_seed(RANDOM_INIT_SEED)
             return open_clip.create_model(model, pretrained=weights.checkpoint, force_quick_gelu=quick_gelu).visual
-    with torch.device("meta"):
-        clip = open_clip.create_model(model, force_quick_gelu=quick_gelu, device="meta")
+    try:
+        with torch.device("meta"), _no_random_init_warning():  # the checkpoint's weights are loaded just below
+            clip = open_clip.create_model(model, force_quick_gelu=quick_gelu, device="meta")
+    except Exception as exc:
+        raise architecture_error(model, exc) from None
     state = _read_state_dict(weights.checkpoint)
     resize_pos_embed(state, clip)  # as open_clip does for a checkpoint of another input size
     tower = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
     clip.visual.load_state_dict(tower, strict=True, assign=True)
     return clip.visual
+
+
+def architecture_error(model: str, exc: Exception) -> CropkitError:
+    """A model whose config cannot be built: the config is at fault, not any weights file."""
+    return CropkitError(f"cannot build the {model} architecture from its config: {load_failure_reason(exc)}\n"
+                        "Check the --model-config file that defines it (open_clip.get_model_config shows what "
+                        "is registered), or choose another --model.")
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def _no_random_init_warning():
+    """Silence exactly open_clip's 'No pretrained weights loaded' warning while cropkit builds a tower whose
+    weights it chose (random on purpose, with cropkit's own banner, or loaded right after)."""
+    root, drop = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -228,9 +304,12 @@ class ClipEncoder:
         try:
             visual = _image_tower(model, weights)
         except Exception as exc:  # a wrong architecture, a corrupt file, or a pickle that is not plain weights
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, CropkitError):
+                raise
+            if weights.checkpoint is None:  # nothing was loaded: the architecture itself cannot be built
+                raise architecture_error(model, exc) from None
             raise WeightsUnavailable(
-                f"cannot load {model} weights from {weights.checkpoint}: {first}\n"
+                f"cannot load {model} weights from {weights.checkpoint}: {load_failure_reason(exc)}\n"
                 "Only plain tensors are loaded (weights_only=True / safetensors); a file that needs code to "
                 "unpickle is refused. Check that the file is an open_clip checkpoint of this --model.\n"
                 + _fixes(model)

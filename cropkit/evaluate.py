@@ -14,9 +14,8 @@ from pathlib import Path
 from cropkit import plots
 from cropkit.decisions import SuggestionDecision
 from cropkit.errors import CropkitError
-from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.evaluation import evaluate_methods, fitted_baselines, plural, proposer_method
 from cropkit.extract import ExtractOptions
-from cropkit.fileio import atomic_write_bytes
 from cropkit.geometry import denormalise
 from cropkit.layout import Layout
 from cropkit.learning import Example
@@ -60,14 +59,33 @@ def suggestion_stats(suggestions: list[SuggestionDecision], window: int) -> dict
 def worst_examples(layout: Layout, scores: dict, examples: dict[str, Example], n: int = 8) -> list[dict]:
     """The ``n`` held-out images where the proposer's top suggestion was furthest from the photographer's crop."""
     ranked = sorted(zip(scores["images"], scores["top1"], scores["ious"]), key=lambda r: r[2])[:n]
-    return [{"path": layout.root / image, "width": examples[image].width, "height": examples[image].height,
+    return [{"path": layout.image_path(image), "width": examples[image].width, "height": examples[image].height,
              "suggested": top1, "finals": [denormalise(b, examples[image].width, examples[image].height)
                                            for b in examples[image].positives], "iou": value}
             for image, top1, value in ranked]
 
 
+FIGURES = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
+
+
+def report_folder(layout: Layout, out_dir: str | Path | None) -> dict[str, Path]:
+    """The files of the new report: in ``out_dir`` (refused if any is taken or it lies in the library), or in a
+    fresh data/ai_data/reports/evaluation_<time>[-N] folder."""
+    names = ("report.json", *(f"{name}.png" for name in FIGURES))
+    if out_dir:
+        return plots.report_paths(Path(out_dir), names, layout)
+    base = layout.ai_data / "reports" / f"evaluation_{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = base, 1
+    while folder.exists() or folder.is_symlink():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return plots.report_paths(folder, names, layout)
+
+
 def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> tuple[dict, Path]:
     layout = Layout.from_args(opts.root)
+    files = report_folder(layout, opts.out_dir)  # refused before any work when it would overwrite something
+    out = files["report.json"].parent
     path = Path(opts.model) if opts.model else latest_proposer(layout.models)
     proposer = CropProposer.load(path)
     arch = proposer.feature_model.split("/", 1)[0]
@@ -79,10 +97,7 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     train, test, data = logged.train, logged.test, logged.data
     methods = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
     stats = suggestion_stats(logged.suggestions, opts.window)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(opts.out_dir) if opts.out_dir else layout.ai_data / "reports" / f"evaluation_{stamp}"
-    names = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
-    figures = {name: out / f"{name}.png" for name in names}
+    figures = {name: files[f"{name}.png"] for name in FIGURES}
     report = {
         "proposer": path.name, "feature_model": logged.feature_model, "held_out_images": len(test),
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
@@ -96,7 +111,7 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
         plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
         plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
                            figures["examples_worst_first"])
-        atomic_write_bytes(out / "report.json", json.dumps(report, indent=1).encode())
+        plots.write_new(files["report.json"], json.dumps(report, indent=1).encode())
     except BaseException:
         if new_folder:  # a report cut short (a full disk, an interrupt) leaves no half-filled folder
             shutil.rmtree(new_folder, ignore_errors=True)
@@ -106,7 +121,7 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
 
 def report_lines(report: dict, out: Path) -> list[str]:
     """The human summary of an evaluation report, as the CLI and the notebook print it."""
-    lines = [f"proposer {report['proposer']} on {report['held_out_images']} held-out images:"]
+    lines = [f"proposer {report['proposer']} on {plural(report['held_out_images'], 'held-out image')}:"]
     for name, s in report["methods"].items():
         lines.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
                      f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")

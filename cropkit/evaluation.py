@@ -74,3 +74,8 @@ def summary_only(scores: dict) -> dict:
 def curve_points(n_train: int, points: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)) -> tuple[int, ...]:
     """The standard curve points below the number of training images, and that number itself."""
     return tuple(p for p in points if p < n_train) + (n_train,)
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 decision', '2 decisions': a count with its noun (regular plurals only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 Box = tuple[float, float, float, float]
+MAX_ASPECT = 20.0  # the widest panorama or tallest strip a crop may ask for (width/height up to 20:1)
 
 
 def area(box: Box) -> float:
@@ -29,11 +30,21 @@ def bde(a: Box, b: Box, width: float, height: float) -> float:
             + abs(a[1] - b[1]) / height + abs(a[3] - b[3]) / height) / 4.0
 
 
+def is_finite_number(v: object) -> bool:
+    """An int or float (not a bool) that is finite as a float: NaN, infinities and 400-digit ints are not."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def is_valid_box(box: object, width: float, height: float) -> bool:
     """Four finite numbers with 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height."""
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         return False
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+    if not all(is_finite_number(v) for v in box):
         return False
     x0, y0, x1, y1 = box
     return 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
@@ -48,7 +59,7 @@ def clamp_box(box: Box, width: float, height: float) -> Box:
 
 
 def parse_aspect(text: str | None) -> float | None:
-    """'4:5' or '1.25' to width/height; None, '' or 'free' to None."""
+    """'4:5' or '1.25' to width/height (from 1:20 to 20:1); None, '' or 'free' to None."""
     if text is None or text.strip().lower() in ("", "free", "none"):
         return None
     try:
@@ -58,9 +69,16 @@ def parse_aspect(text: str | None) -> float | None:
             w, h = float(text), 1.0
     except ValueError:
         raise ValueError(f"aspect {text!r}: write it as W:H, for example 4:5 or 16:9") from None
-    if not (w > 0 and h > 0 and math.isfinite(w / h)):
-        raise ValueError(f"aspect {text!r}: both sides must be positive")
-    return w / h
+    if not (w > 0 and h > 0 and math.isfinite(w) and math.isfinite(h)):
+        raise ValueError(f"aspect {text!r}: both sides must be positive numbers")
+    return check_aspect(w / h, text)
+
+
+def check_aspect(aspect: float, shown: str | None = None) -> float:
+    """The aspect (width/height) itself when it lies between 1:20 and 20:1; raises ValueError otherwise."""
+    if not (isinstance(aspect, (int, float)) and 1 / MAX_ASPECT <= aspect <= MAX_ASPECT):
+        raise ValueError(f"aspect {shown or aspect!r}: choose one between 1:{MAX_ASPECT:g} and {MAX_ASPECT:g}:1")
+    return float(aspect)
 
 
 def fit_box_to_aspect(box: Box, aspect: float | None, width: float, height: float) -> Box:

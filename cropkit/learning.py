@@ -94,7 +94,7 @@ def preferred_aspects(examples: list[Example], min_share: float = 0.15, most: in
 def split_by_image(images: list[str], holdout: float) -> tuple[list[str], list[str]]:
     """Deterministic split by image name (never by line): the same image always lands on the same side."""
     def bucket(name: str) -> float:
-        return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return int(hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()[:8], 16) / 0xFFFFFFFF
 
     test = [i for i in images if bucket(i) < holdout]
     train = [i for i in images if bucket(i) >= holdout]

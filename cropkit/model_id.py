@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,3 +47,21 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def load_failure_reason(exc: BaseException) -> str:
+    """Why a weights file did not load (torch.load with weights_only=True, or safetensors), in one short clause.
+
+    torch's own text advises ``weights_only=False``; cropkit never loads unsafely, so that advice is never shown.
+    """
+    text = str(exc)
+    if "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        what = f"a {found.group(1)} object" if found else "objects"
+        return f"it holds {what}, not only plain tensors (loading it could run code)"
+    if isinstance(exc, EOFError) or "central directory" in text or "zip archive" in text:
+        return "the file is empty, cut short or damaged"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not first or "weights_only" in first:
+        return type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."

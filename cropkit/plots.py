@@ -4,23 +4,52 @@ and returns it."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no global state, any backend, notebooks show the returned figure
 
+from cropkit.errors import CropkitError
 from cropkit.fileio import atomic_write_bytes
+from cropkit.layout import Layout
 
 METRIC_LABELS = {"mean_iou": "mean IoU", "acceptance_rate": "acceptance rate (IoU >= 0.85)",
                  "mean_bde": "mean BDE", "best_of_k_iou": "best-of-3 IoU"}
 
 
+def report_paths(folder: Path, names: Iterable[str], layout: Layout) -> dict[str, Path]:
+    """The files of a new report in ``folder``, checked before any work: none may exist yet (a report never
+    overwrites a file) and the folder may not lie in the photo library outside data/ai_data (extract would take
+    its figures for photos)."""
+    folder = Path(folder).expanduser().absolute()
+    real = folder.resolve()
+    in_library = real == layout.images or layout.images in real.parents
+    if in_library and not (real == layout.ai_data or layout.ai_data in real.parents):
+        raise CropkitError(f"{folder} is inside the photo library {layout.images}: cropkit never writes reports "
+                           f"there. Choose a folder outside it, or leave the option out (reports then go under "
+                           f"{layout.ai_data})")
+    paths = {name: folder / name for name in names}
+    taken = [p.name for p in paths.values() if p.exists() or p.is_symlink()]
+    if taken:
+        raise CropkitError(f"{folder} already holds {', '.join(taken)}: a report never overwrites files. "
+                           "Choose a new or empty folder.")
+    return paths
+
+
+def write_new(path: Path, data: bytes) -> Path:
+    """Write a report file whole (temp file and rename) under a name nobody has taken; never replaces a file."""
+    if not atomic_write_bytes(path, data, replace=False):
+        raise CropkitError(f"{path} appeared while the report was being written: a report never overwrites "
+                           "files. Choose a new or empty folder.")
+    return path
+
+
 def _save(fig, path: Path) -> Path:
-    """Write the PNG whole or not at all (temp file and rename), like every file cropkit writes."""
+    """Write the PNG whole or not at all, as a new file."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return write_new(path, buf.getvalue())
 
 
 def iou_by_method(report: dict[str, dict], path: Path):

@@ -5,6 +5,7 @@ Saved as ``crop_proposer_vN.pth``: plain tensors and metadata only, loaded with 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from torch import nn
 from cropkit.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
 from cropkit.composition import Cues
 from cropkit.errors import CropkitError
-from cropkit.fileio import atomic_write_bytes
-from cropkit.geometry import Box, fit_boxes_to_aspect, nms_top_k
+from cropkit.fileio import atomic_write_bytes, read_source_bytes
+from cropkit.geometry import MAX_ASPECT, Box, check_aspect, fit_boxes_to_aspect, is_finite_number, nms_top_k
+from cropkit.model_id import load_failure_reason
 from cropkit.store import Features
 
 FORMAT = "cropkit-crop-proposer"
@@ -78,8 +80,14 @@ class CropProposer:
     @torch.inference_mode()
     def propose(self, width: int, height: int, cues: Cues, features: Features, aspect: float | None = None,
                 k: int = 3) -> list[tuple[Box, float]]:
-        """Up to ``k`` ranked crops in pixels with scores (the probability the model gives each)."""
-        aspects = [aspect] if aspect else self.default_aspects()
+        """Up to ``k`` ranked crops in pixels with scores (the probability the model gives each); never a
+        non-finite box."""
+        if features.global_emb.shape[-1] != self.net.emb.in_features:
+            raise CropkitError(
+                f"{self.name} was trained on {self.net.emb.in_features}-dimensional features of "
+                f"{self.meta.get('feature_model')}, but these features have {features.global_emb.shape[-1]}: "
+                "use the encoder it was trained with, or retrain with cropkit train on these features")
+        aspects = [check_aspect(aspect)] if aspect else self.default_aspects()
         boxes = candidate_set(width, height, aspects)
         ctx = ImageContext(width, height, cues, features)
         feats = torch.from_numpy(candidate_features(ctx, boxes))[None]
@@ -89,6 +97,9 @@ class CropProposer:
         px = refine(boxes, deltas[0].numpy().astype(np.float64)) * np.array([width, height, width, height])
         if aspect:
             px = fit_boxes_to_aspect(px, aspect, width, height)
+        if not (np.isfinite(px).all() and np.isfinite(probs).all()):
+            raise CropkitError(f"{self.name} gave no usable crop for this {width}x{height} image (its output is "
+                               "not finite): check the image's features, or retrain with cropkit train")
         return [(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
 
     def save(self, models_dir: Path) -> Path:
@@ -115,24 +126,80 @@ class CropProposer:
 
     @classmethod
     def load(cls, path: Path, feature_model: str | None = None) -> CropProposer:
-        """Load safely (plain tensors only); refuse a proposer trained on another feature model."""
+        """Load safely: a regular file under 10 MB, plain tensors only, a config and weights that are checked
+        before anything is built; refuse a proposer trained on another feature model."""
+        path = Path(path)
+        retrain = "Retrain with cropkit train, or pass --model with another proposer file."
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            data, _ = read_source_bytes(path, max_bytes=MAX_BYTES)  # non-blocking: a pipe is refused, not waited on
+        except FileNotFoundError:
+            raise CropkitError(f"proposer {path} not found; run cropkit train or pass --model PATH") from None
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CropkitError(f"cannot read proposer {path}: {reason}. {retrain}") from None
+        try:
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CropkitError(f"cannot load proposer {path}: {str(exc).splitlines()[0] if str(exc) else exc}. "
-                               "Only plain tensors and metadata are loaded; retrain with cropkit train.") from None
+            raise CropkitError(f"cannot load proposer {path}: {load_failure_reason(exc)}. Only plain tensors and "
+                               f"metadata are loaded. {retrain}") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise CropkitError(f"{path} is not a cropkit crop proposer; retrain with cropkit train")
-        cfg, meta = payload["config"], payload["meta"]
-        if list(cfg.get("feature_names", [])) != list(FEATURE_NAMES):
-            raise CropkitError(f"{path} was trained with other candidate features; retrain with cropkit train")
-        if feature_model is not None and meta.get("feature_model") != feature_model:
+            raise CropkitError(f"{path} is not a cropkit crop proposer. {retrain}")
+        try:
+            cfg, meta, state = _checked_payload(payload)
+        except ValueError as exc:
+            raise CropkitError(f"{path} is not a usable cropkit crop proposer: {exc}. {retrain}") from None
+        if feature_model is not None and meta["feature_model"] != feature_model:
             raise CropkitError(
-                f"{path.name} was trained on features of {meta.get('feature_model')!r}, not {feature_model!r}. "
+                f"{path.name} was trained on features of {meta['feature_model']!r}, not {feature_model!r}. "
                 f"Use --model/--pretrained matching it, or retrain with cropkit train on these features.")
         net = ProposerNet(cfg["n_features"], cfg["emb_dim"], cfg["hidden"], cfg["emb_out"])
-        net.load_state_dict(payload["state_dict"])
-        return cls(net.eval(), dict(meta))
+        net.load_state_dict(state)
+        return cls(net.eval(), meta)
+
+
+_CONFIG_KEYS = ("n_features", "emb_dim", "hidden", "emb_out")
+
+
+def _parameter_count(n_features: int, emb_dim: int, hidden: int, emb_out: int) -> int:
+    """The numbers a ProposerNet of this config holds (buffers included), computed without building it."""
+    return (2 * n_features + (emb_dim + 1) * emb_out + (n_features + emb_out + 1) * hidden
+            + (hidden + 1) * hidden + (hidden + 1) * 5)
+
+
+def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]]:
+    """Config, metadata and weights of a loaded proposer file, each checked; raises ValueError saying what is
+    wrong. The config is checked before any network is built, so a forged one cannot make it allocate much."""
+    cfg, meta, state = payload.get("config"), payload.get("meta"), payload.get("state_dict")
+    for key, value in (("config", cfg), ("meta", meta), ("state_dict", state)):
+        if not isinstance(value, dict) or not value:
+            raise ValueError(f"its {key!r} is missing or not a mapping")
+    if list(cfg.get("feature_names") or []) != list(FEATURE_NAMES):
+        raise ValueError("it was trained with other candidate features")
+    sizes = [cfg.get(k) for k in _CONFIG_KEYS]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes) \
+            or sizes[0] != len(FEATURE_NAMES) or _parameter_count(*sizes) * 4 > MAX_BYTES:
+        raise ValueError(f"its network size {dict(zip(_CONFIG_KEYS, sizes))} does not fit a proposer file")
+    if not isinstance(meta.get("feature_model"), str) or not meta["feature_model"]:
+        raise ValueError("its metadata does not say which feature model it was trained on")
+    if not all(isinstance(meta.get(key, ""), str) for key in ("name", "pretrained")):
+        raise ValueError("its metadata 'name' or 'pretrained' is not text")
+    aspects = meta.get("aspects", [])
+    if not isinstance(aspects, list) or not all(
+            is_finite_number(a) and (a <= 0 or 1 / MAX_ASPECT <= a <= MAX_ASPECT) for a in aspects):
+        raise ValueError("its learned 'aspects' are not aspect ratios between 1:20 and 20:1")
+    with torch.device("meta"):  # shapes only: the meta device allocates nothing
+        expected = ProposerNet(*sizes).state_dict()
+    if set(state) != set(expected):
+        raise ValueError("its weights are not those of a crop proposer (wrong or missing tensors)")
+    for name, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.shape != expected[name].shape \
+                or not tensor.is_floating_point():
+            raise ValueError(f"its weight {name!r} does not have the shape {tuple(expected[name].shape)}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"its weight {name!r} holds NaN or infinite numbers")
+    if not (state["std"] > 0).all():
+        raise ValueError("its feature scales ('std') must all be positive")
+    return cfg, dict(meta), state
 
 
 def _serialise(payload: dict) -> bytes:

@@ -5,6 +5,8 @@ Images are only read; computed features are stored under data/ai_data like ``cro
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +36,7 @@ class Suggester:
     @classmethod
     def open(cls, root: str | Path = ".", model: str | Path | None = None, device: str = "auto") -> Suggester:
         layout = Layout.from_args(root)
-        path = Path(model) if model else latest_proposer(layout.models)
-        if not path.is_file():
-            raise CropkitError(f"proposer {path} not found; run cropkit train or pass --model PATH")
-        return cls(layout, CropProposer.load(path), device)
+        return cls(layout, CropProposer.load(Path(model) if model else latest_proposer(layout.models)), device)
 
     @property
     def feature_model(self) -> str:
@@ -97,6 +96,21 @@ class Suggester:
                 "model": self.proposer.name,
                 "suggestions": [{"box": [round(v, 1) for v in box], "score": round(score, 4)}
                                 for box, score in ranked]}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def result_json(result: dict) -> str:
+    """One result as a line of strict JSON (never NaN), readable text kept; a file name that is not valid UTF-8
+    (surrogate-escaped, as Python names it) is written with \\u escapes, so the line always prints."""
+    text = json.dumps(result, ensure_ascii=False, allow_nan=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def display_name(name: str) -> str:
+    """A file name as it can be printed: bytes that are not valid UTF-8 are shown as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _as_extract_names_it(path: str | Path) -> Path:

@@ -15,9 +15,9 @@ from cropkit.cache import ProcessedCache
 from cropkit.composition import Cues
 from cropkit.decisions import read_crops, read_suggestions
 from cropkit.errors import CropkitError
-from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method, summary_only
+from cropkit.evaluation import evaluate_methods, fitted_baselines, plural, proposer_method, summary_only
 from cropkit.extract import ExtractOptions, run_extract
-from cropkit.fileio import BadLine, atomic_write_bytes, remove_stale_temp_files
+from cropkit.fileio import BadLine, remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.learning import (
     BATCH_IMAGES,
@@ -31,6 +31,7 @@ from cropkit.learning import (
     training_arrays,
 )
 from cropkit.proposer import CropProposer
+from cropkit.remembered import pretrained_spec, resolve_encoder
 from cropkit.store import FeatureStore, NpyStore
 
 
@@ -40,8 +41,8 @@ class TrainOptions:
 
     root: str | Path = "."
     images: str | Path | None = None
-    model: str = "ViT-B-32"
-    pretrained: str = "openai"
+    model: str | None = None  # None: the encoder the root's features came from (cropkit.remembered)
+    pretrained: str | None = None
     device: str = "auto"
     precision: str = "auto"
     workers: int = -1
@@ -58,6 +59,7 @@ class TrainResult:
 
     path: Path
     proposer: CropProposer
+    layout: Layout  # where it was trained: a learning-curve report must stay out of its library
     problems: list[BadLine] = field(default_factory=list)
     skipped_images: dict[str, str] = field(default_factory=dict)
     train: list[Example] = field(default_factory=list)
@@ -67,7 +69,7 @@ class TrainResult:
     def lines(self) -> list[str]:
         m = self.proposer.meta
         out = [f"model:      {self.path}",
-               f"trained on: {m['n_decisions']} decisions, {m['n_train_images']} images "
+               f"trained on: {plural(m['n_decisions'], 'decision')}, {plural(m['n_train_images'], 'image')} "
                f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
         for name, s in m["heldout"].items():
             out.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
@@ -83,7 +85,7 @@ class TrainResult:
 def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
                     log: Callable[[str], None]) -> tuple[dict[str, ImageData], dict[str, str], str]:
     """Features and cues for each image (paths relative to the root), extracting what is missing, read-only."""
-    paths = [layout.root / rel for rel in images]
+    paths = [layout.image_path(rel) for rel in images]
     summary = run_extract(ExtractOptions(**{**opts.__dict__, "paths": paths}), log=log)
     cache = ProcessedCache(layout.processed_files, summary.model_id)
     store, cues = FeatureStore(layout.embeddings, summary.model_id), NpyStore(layout.cues)
@@ -143,7 +145,8 @@ def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: floa
 def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
     layout = Layout.from_args(opts.root, opts.images)
     remove_stale_temp_files(layout.models)  # what a killed save left behind
-    extract_opts = ExtractOptions(root=layout.root, model=opts.model, pretrained=opts.pretrained,
+    model, pretrained = resolve_encoder(layout.ai_data, opts.model, opts.pretrained)
+    extract_opts = ExtractOptions(root=layout.root, images=layout.images, model=model, pretrained=pretrained,
                                   device=opts.device, precision=opts.precision, workers=opts.workers,
                                   progress=opts.progress)
     logged = load_logged_data(layout, extract_opts, opts.holdout, log)
@@ -152,14 +155,14 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
     proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
     heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
     proposer.meta.update(
-        feature_model=logged.feature_model, pretrained=opts.pretrained,
+        feature_model=logged.feature_model, pretrained=pretrained_spec(pretrained),
         fingerprint=fingerprint(logged.crops, logged.suggestions),
         n_decisions=len(logged.crops) + len(logged.suggestions), n_train_images=len(train), n_test_images=len(test),
         heldout={k: summary_only(s) for k, s in heldout.items()},
         cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     path = proposer.save(layout.models)
-    return TrainResult(path, proposer, logged.problems, logged.skipped, train, test, data)
+    return TrainResult(path, proposer, layout, logged.problems, logged.skipped, train, test, data)
 
 
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
@@ -172,21 +175,33 @@ def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 
     return CropProposer(net, {"aspects": aspects})
 
 
+LEARNING_CURVE_FILES = ("learning_curve_iou.png", "learning_curve_acceptance.png", "learning_curve.json")
+
+
+def learning_curve_paths(out_dir: str | Path, layout: Layout) -> dict[str, Path]:
+    """The learning-curve files in ``out_dir``; refused (before any work) when one exists already or the folder
+    lies in the photo library."""
+    from cropkit import plots
+
+    return plots.report_paths(Path(out_dir), LEARNING_CURVE_FILES, layout)
+
+
 def learning_curve_figures(result: TrainResult, out_dir: Path, steps: int = 600) -> dict[str, Path]:
     """Quality against number of decisions on this library: proposer and baselines refitted on the first N
-    training images, scored on the same held-out images. Saves two PNGs and the numbers as JSON."""
+    training images, scored on the same held-out images. Saves two PNGs and the numbers as JSON (new files only)."""
     import json
 
     from cropkit import plots
     from cropkit.evaluation import curve_points, learning_curve
 
+    files = learning_curve_paths(out_dir, result.layout)
     if not result.test:
         raise CropkitError("no held-out images to draw a learning curve on; log more decisions")
     curve = learning_curve(result.train, result.test, result.data,
                            lambda train, data: fit_proposer(train, data, steps=steps), curve_points(len(result.train)))
-    out = {"learning_curve_iou": out_dir / "learning_curve_iou.png",
-           "learning_curve_acceptance": out_dir / "learning_curve_acceptance.png"}
+    out = {"learning_curve_iou": files["learning_curve_iou.png"],
+           "learning_curve_acceptance": files["learning_curve_acceptance.png"]}
     plots.learning_curves(curve, out["learning_curve_iou"], metric="mean_iou")
     plots.learning_curves(curve, out["learning_curve_acceptance"], metric="acceptance_rate")
-    atomic_write_bytes(out_dir / "learning_curve.json", json.dumps(curve, indent=1).encode())
+    plots.write_new(files["learning_curve.json"], json.dumps(curve, indent=1).encode())
     return out

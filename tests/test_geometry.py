@@ -47,7 +47,8 @@ def test_parse_aspect():
     assert parse_aspect("16:9") == pytest.approx(16 / 9)
     assert parse_aspect("1.5") == 1.5
     assert parse_aspect("free") is None and parse_aspect(None) is None
-    for bad in ("4:0", "a:b", "-1:2", "0"):
+    assert parse_aspect("1:20") == 0.05 and parse_aspect("20:1") == 20.0
+    for bad in ("4:0", "a:b", "-1:2", "0", "1e-20:1", "21:1", "1:21", "nan:1", "inf:1"):
         with pytest.raises(ValueError, match="aspect"):
             parse_aspect(bad)
 
