@@ -7,6 +7,7 @@ Delete or Backspace rejects, arrows move, u undoes, s skips; every key has a but
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import ipywidgets as widgets
 from ipycanvas import MultiCanvas, hold_canvas
 
-from cropkit.decode import decode_oriented_rgb
+from cropkit.decode import DecodeError, decode_oriented_rgb
 from cropkit.errors import explain_os_error
 from cropkit.fileio import read_source_bytes
 from cropkit.review_session import ASPECT_CHOICES, ReviewSession
@@ -121,7 +122,11 @@ class CropReviewer(widgets.VBox):
         self.update_panel()
         nxt = self.session.index + 1
         if nxt < len(self.session.queue):
-            threading.Thread(target=self._preview, args=(self.session.queue[nxt],), daemon=True).start()
+            threading.Thread(target=self._prefetch, args=(self.session.queue[nxt],), daemon=True).start()
+
+    def _prefetch(self, path: Path) -> None:
+        with contextlib.suppress(Exception):  # an unreadable image says why when it is shown
+            self._preview(path)
 
     def _preview(self, path: Path) -> tuple[bytes, int, int]:
         if path not in self._previews:
@@ -154,18 +159,31 @@ class CropReviewer(widgets.VBox):
             photo.clear()
             photo.fill_style = "#222"
             photo.fill_rect(0, 0, self.cw, self.ch)
-            if not s.done:
-                jpeg, pw, _ = self._preview(s.queue[s.index])
-                if self.scale <= 1.05 * pw / s.width:
-                    x0, y0 = self.to_canvas(0, 0)
-                    photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), x0, y0,
-                                     s.width * self.scale, s.height * self.scale)
-                else:  # zoomed past the preview's resolution: show the visible part at full resolution
-                    jpeg, (x0, y0, x1, y1) = self._visible_region()
-                    cx0, cy0 = self.to_canvas(x0, y0)
-                    cx1, cy1 = self.to_canvas(x1, y1)
-                    photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), cx0, cy0, cx1 - cx0, cy1 - cy0)
+            if not s.done and not s.problem:
+                try:
+                    self._draw_photo(photo)
+                except Exception as exc:  # e.g. the file was cut short or removed since it was queued
+                    s.cannot_show(str(exc) if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}")
+                    self.update_panel()
+            if s.problem:
+                photo.fill_style = "#ff8a80"
+                photo.font = "16px sans-serif"
+                photo.fill_text(s.problem[:110], 20, self.ch / 2)
+                photo.fill_text("nothing to accept: press s or → for the next image", 20, self.ch / 2 + 24)
             self.draw_overlay()
+
+    def _draw_photo(self, photo) -> None:
+        s = self.session
+        jpeg, pw, _ = self._preview(s.queue[s.index])
+        if self.scale <= 1.05 * pw / s.width:
+            x0, y0 = self.to_canvas(0, 0)
+            photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), x0, y0,
+                             s.width * self.scale, s.height * self.scale)
+        else:  # zoomed past the preview's resolution: show the visible part at full resolution
+            jpeg, (x0, y0, x1, y1) = self._visible_region()
+            cx0, cy0 = self.to_canvas(x0, y0)
+            cx1, cy1 = self.to_canvas(x1, y1)
+            photo.draw_image(widgets.Image(value=jpeg, format="jpeg"), cx0, cy0, cx1 - cx0, cy1 - cy0)
 
     def draw_overlay(self) -> None:
         s, layer = self.session, self.canvas[1]
@@ -202,17 +220,24 @@ class CropReviewer(widgets.VBox):
 
     def update_panel(self) -> None:
         s = self.session
+        warnings = "".join(f"<br><b style='color:#c62828'>{html.escape(w)}</b>" for w in [*s.others, s.notice] if w)
         if s.done:
-            self.panel.value = (f"<b>All {len(s.queue)} images reviewed.</b><br>{s.decided} decisions this session, "
-                                f"{s.acceptance_rate:.0%} accepted.")
+            self.panel.value = (f"<b>All {_count(len(s.queue), 'image')} reviewed.</b><br>"
+                                f"{_count(s.decided, 'decision')} this session, {s.acceptance_rate:.0%} accepted."
+                                + warnings)
             self.companion.value = ""
             return
-        score = s.boxes[0].score if s.boxes and s.boxes[0].score is not None else float("nan")
-        self.panel.value = (
-            f"<b>{s.index + 1} of {len(s.queue)}</b> · {s.decided} decisions, {s.acceptance_rate:.0%} accepted<br>"
-            f"<code>{s.image}</code> ({s.width}×{s.height})<br>"
-            f"suggested by <b>{s.model_name}</b>, score {score:.3f}<br>aspect lock: {s.aspect_name}"
-            + (f"<br><i>{self.last_retrain}</i>" if self.last_retrain else ""))
+        head = (f"<b>{s.index + 1} of {len(s.queue)}</b> · {_count(s.decided, 'decision')}, "
+                f"{s.acceptance_rate:.0%} accepted<br><code>{html.escape(s.image)}</code>")
+        if s.problem:
+            body = (f"<br><b style='color:#c62828'>{html.escape(s.problem)}</b><br>"
+                    "nothing to accept or reject: skip (s or →) to go on")
+        else:
+            score = s.boxes[0].score if s.boxes and s.boxes[0].score is not None else float("nan")
+            body = (f" ({s.width}×{s.height})<br>suggested by <b>{html.escape(s.model_name)}</b>, score {score:.3f}"
+                    f"<br>aspect lock: {s.aspect_name}")
+        retrained = f"<br><i>{html.escape(self.last_retrain)}</i>" if self.last_retrain else ""
+        self.panel.value = head + body + retrained + warnings
         self.companion.value = s.companion
 
     # actions (keys and buttons share them) ---------------------------------------------------------------
@@ -224,14 +249,17 @@ class CropReviewer(widgets.VBox):
             self.retrain()
 
     def accept(self) -> None:
-        started = time.perf_counter()
-        if self._logging(self.session.accept):
-            self._after_decision(started)
+        self._decide(self.session.accept)
 
     def reject(self) -> None:
+        self._decide(self.session.reject)
+
+    def _decide(self, action: Callable[[], list]) -> None:
         started = time.perf_counter()
-        if self._logging(self.session.reject):
+        if self._logging(action):
             self._after_decision(started)
+        else:  # nothing logged: the panel says why (an unreadable image, another reviewer's decision)
+            self.update_panel()
 
     def _logging(self, action: Callable[[], object]) -> object:
         """Run a logging action; a full disk or a read-only log folder is shown, and the image stays."""
@@ -295,7 +323,8 @@ class CropReviewer(widgets.VBox):
             try:
                 proposer = self.retrain_fn()
             except Exception as exc:  # shown in the panel; the review goes on with the current model
-                self.status.value = f"retraining failed: {exc}"
+                self.status.value = (f"retraining failed ({type(exc).__name__}): {html.escape(str(exc))}; "
+                                     f"still suggesting with {html.escape(self.session.suggester.proposer.name)}")
                 return
             self.session.suggester.proposer = proposer
             self.last_retrain = f"now suggesting with {proposer.name}"
@@ -308,6 +337,11 @@ class CropReviewer(widgets.VBox):
     def wait_for_retrain(self, timeout: float = 300) -> None:
         if self._retraining:
             self._retraining.join(timeout)
+
+    def close(self) -> None:
+        """Close the widget and withdraw this reviewer's registration on the root."""
+        self.session.close()
+        super().close()
 
     # events --------------------------------------------------------------------------------------------
 
@@ -349,25 +383,32 @@ class CropReviewer(widgets.VBox):
             getattr(self, action)()
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def open_reviewer(root: str | Path = ".", model: str | Path | None = None, images: str | Path | None = None,
                   order: str = "file", aspect: str = "free", aspect_choices: list[str] | None = None,
                   retrain_every: int = 0, device: str = "auto") -> CropReviewer:
     """A reviewer over the library's images that have no decision yet, suggesting with the latest proposer
     (or ``model``); Retrain trains the next version on every decision logged so far, with the same features."""
+    from dataclasses import replace
+
     from cropkit.layout import Layout
-    from cropkit.review_session import order_queue, pending_images
+    from cropkit.review_session import log_sizes, order_queue, pending_images
     from cropkit.suggest import Suggester
     from cropkit.train import TrainOptions, run_train
 
     layout = Layout.from_args(root, images)
-    suggester = Suggester.open(layout.root, model, device)
+    suggester = replace(Suggester.open(layout.root, model, device), layout=layout)  # names images as the logs do
+    marks = log_sizes(layout.logs)  # before the pending list: a decision logged elsewhere from now on is caught
     queue = order_queue(pending_images(layout), order, suggester)
-    session = ReviewSession(suggester, queue, aspect_name=aspect)
+    session = ReviewSession(suggester, queue, aspect_name=aspect, log_marks=marks)
     meta = suggester.proposer.meta
 
     def retrain():
-        opts = TrainOptions(root=layout.root, images=images, model=suggester.feature_model.split("/", 1)[0],
-                            pretrained=meta.get("pretrained", "none"), device=device, progress=False, workers=0)
+        opts = TrainOptions(root=layout.root, images=layout.images, model=suggester.feature_model.split("/", 1)[0],
+                            pretrained=meta.get("pretrained"), device=device, progress=False, workers=0)
         return run_train(opts, log=lambda _m: None).proposer
 
     reviewer = CropReviewer(session, retrain=retrain, retrain_every=retrain_every)

@@ -90,7 +90,7 @@ def test_enter_accepts_an_unchanged_suggestion_and_shows_the_next_image(reviewer
     (line,) = lines(library)
     assert line["decision"] == "approved" and line["image"] == image and line["model"] == "crop_proposer_v1"
     assert line["suggested"] == line["final"] == [round(v, 1) for v in suggested]
-    assert s.index == 1 and "2 of 6" in reviewer.panel.value and "1 decisions, 100% accepted" in reviewer.panel.value
+    assert s.index == 1 and "2 of 6" in reviewer.panel.value and "1 decision, 100% accepted" in reviewer.panel.value
     assert reviewer.latency_ms is not None
 
 
