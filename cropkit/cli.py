@@ -41,14 +41,17 @@ def _add_root_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=".", metavar="DIR",
                    help="folder that holds data/ (default: the current directory)")
     p.add_argument("--images", metavar="DIR",
-                   help="the photo library to read (default: ROOT/data/training_data)")
+                   help="the photo library to read (default: the library ROOT's last extract read, else "
+                        "ROOT/data/training_data)")
 
 
 def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
-    p.add_argument("--pretrained", default="openai",
+    p.add_argument("--model", default=None,
+                   help="open_clip architecture (default: the one ROOT's features came from, else ViT-B-32)")
+    p.add_argument("--pretrained", default=None,
                    help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
-                        "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: openai)")
+                        "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: the weights "
+                        "ROOT's features came from, remembered by extract; else openai)")
     _add_model_config(p)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="auto picks cuda, then mps, then cpu (default: auto)")
@@ -74,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_args(ex)
     ex.add_argument("--batch-size", type=_positive, default=None,
                     help="images per encoder batch (default: 32 on CPU; on CUDA sized to the free GPU memory)")
-    ex.add_argument("--workers", type=int, default=-1,
-                    help="decode worker processes; 0 decodes in the main process (default: one per core)")
+    ex.add_argument("--workers", type=_workers, default=-1,
+                    help="decode worker processes, at most one per core; 0 decodes in the main process "
+                         "(default: one per core)")
     ex.add_argument("--max-images", type=_positive, metavar="N",
                     help="process at most N new images this run (cached ones do not count); rerun to continue")
     ex.add_argument("--force", action="store_true", help="recompute every image, ignoring the cache")
@@ -94,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=_positive, help="passes over the training images (overrides --steps)")
     tr.add_argument("--holdout", type=_share, default=0.2,
                     help="share of images held out for the metrics, split by image (default: 0.2)")
-    tr.add_argument("--workers", type=int, default=-1, help="decode workers for missing features")
+    tr.add_argument("--workers", type=_workers, default=-1,
+                    help="decode workers for missing features, at most one per core (default: one per core)")
     tr.add_argument("--learning-curve", metavar="DIR",
                     help="also refit on the first 10, 30, 100, ... training images and save learning-curve "
                          "figures (quality against number of decisions) to DIR")
@@ -177,10 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--demo", action="store_true", help="build the demo library at ROOT when it has none")
     nb.set_defaults(func=_cmd_notebooks)
 
-    cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit can write, and nothing else",
-                        description="Delete exactly the sidecar files (*.embedding.npy, *.phash, *.saliency.npy, "
-                                    "*.hands.json, and temp files a killed writer left) below DIR, listing each. "
-                                    "Links and every other file are left alone.")
+    cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit wrote, and nothing else",
+                        description="Delete the sidecar files below DIR that cropkit recorded writing for ROOT "
+                                    "(in ROOT/data/ai_data/cache/sidecars.jsonl) and whose content is still what it "
+                                    "wrote, plus temp files a killed sidecar writer left, listing each. A file "
+                                    "merely named like a sidecar, a changed sidecar, a link and every other file "
+                                    "are left alone and listed with the reason; links below DIR are not followed.")
     cl.add_argument("dir", nargs="?", metavar="DIR", help="folder to clean (default: ROOT/data/training_data)")
     cl.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
     cl.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
@@ -200,6 +207,13 @@ def _share(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (decode in the main process) or more, not {value}")
     return value
 
 
@@ -246,6 +260,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
                         device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
                         epochs=args.epochs, holdout=args.holdout, progress=not args.no_progress)
+    if args.learning_curve:  # a folder that would be overwritten, or lies in the library, is refused before training
+        from cropkit.layout import Layout
+        from cropkit.train import learning_curve_paths
+
+        learning_curve_paths(args.learning_curve, Layout.from_args(args.root, args.images))
     result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))
     if args.learning_curve:
@@ -258,11 +277,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
-    import json
-
     from cropkit.cache import ProcessedCache
     from cropkit.geometry import parse_aspect
-    from cropkit.suggest import Suggester
+    from cropkit.suggest import Suggester, display_name, result_json
 
     _register(args)
     try:
@@ -281,9 +298,9 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
             failed += 1
             continue
         if args.json:
-            print(json.dumps(result, ensure_ascii=False))
+            print(result_json(result))
         else:
-            print(f"{result['image']}  {result['width']}x{result['height']}  ({result['model']})")
+            print(f"{display_name(result['image'])}  {result['width']}x{result['height']}  ({result['model']})")
             for rank, s in enumerate(result["suggestions"], start=1):
                 print(f"  {rank}. {s['box']}  score {s['score']:.3f}")
     for note in suggester.not_stored:
@@ -318,12 +335,13 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from cropkit.bench import format_report, run_bench, write_report
+    from cropkit.bench import check_report_target, format_report, run_bench, write_report
     from cropkit.bench_extract import format_extract_report, run_extract_bench
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    check_report_target(Path(args.out))
     report: dict = {}
     if args.only != "learning":
         report["extract"] = run_extract_bench(Path(args.root) / "extract", args.camera_images, device=args.device,
@@ -359,14 +377,12 @@ def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
     from cropkit.layout import Layout
     from cropkit.sidecars import clean_sidecars
 
-    folder = Path(args.dir) if args.dir else Layout.from_args(args.root).images
+    layout = Layout.from_args(args.root)
+    folder = Path(args.dir) if args.dir else layout.images
     if not folder.is_dir():
         raise CropkitError(f"clean-sidecars: {folder} is not a folder")
-    removed = clean_sidecars(folder, dry_run=args.dry_run)
-    verb = "would delete" if args.dry_run else "deleted"
-    for path in removed:
-        print(f"{verb} {path}")
-    print(f"{verb} {len(removed)} sidecar files under {folder}")
+    for line in clean_sidecars(folder, layout.ai_data, dry_run=args.dry_run).lines():
+        print(line)
     return 0
 
 
@@ -381,6 +397,9 @@ def _cmd_sample_library(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 is printed escaped, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
