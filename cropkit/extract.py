@@ -24,7 +24,7 @@ from cropkit.layout import Layout
 from cropkit.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
 from cropkit.prepare import Failed, Prepared, prepare_image
 from cropkit.remembered import pretrained_spec, remember, resolve_encoder
-from cropkit.scan import Found, Skipped, find_images, stat_image
+from cropkit.scan import Found, Skipped, stat_image
 from cropkit.sidecars import SidecarRegistry, write_sidecar
 from cropkit.store import FeatureStore, NpyStore, feature_shape, npy_bytes, pack_features
 
@@ -191,7 +191,7 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
     """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
     store = stores.features
     todo: list[Found] = []
-    found = find_images(layout.images) if opts.paths is None else (stat_image(Path(p)) for p in opts.paths)
+    found = layout.find_images() if opts.paths is None else (stat_image(Path(p)) for p in opts.paths)
     for item in found:
         rel = layout.relative_name(item.path)
         if isinstance(item, Skipped):

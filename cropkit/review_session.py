@@ -428,12 +428,12 @@ def pending_images(layout) -> list[Path]:
     """Images of ``layout``'s library that no log line decides yet (a crop or a suggestion outcome); log names
     and library files are matched through ``layout.relative_name``, as the reviewer logs them."""
     from cropkit.decisions import read_crops, read_suggestions
-    from cropkit.scan import Found, find_images
+    from cropkit.scan import Found
 
     crops, _ = read_crops(layout.logs)
     suggestions, _ = read_suggestions(layout.logs)
     done = {d.image for d in [*crops, *suggestions]}
-    found = [f.path for f in find_images(layout.images) if isinstance(f, Found)]
+    found = [f.path for f in layout.find_images() if isinstance(f, Found)]
     return [p for p in found if layout.relative_name(p) not in done]
 
 

@@ -35,18 +35,23 @@ class Skipped:
     message: str
 
 
+PRUNED = Path("<pruned>")  # marks the folder walk_files leaves out
+
+
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
-def walk_files(folder: Path, follow_links: bool = True) -> Iterator[tuple[Path, None] | tuple[None, Skipped]]:
+def walk_files(folder: Path, follow_links: bool = True,
+               prune: Path | None = None) -> Iterator[tuple[Path, None] | tuple[None, Skipped]]:
     """Yield the path of every entry below ``folder`` that is not a folder, listing folders without touching
     their access times (O_NOATIME where allowed).
 
     Each real folder is walked once, by (device, inode): first the folders below ``folder`` (depth first, entries
     by name), then the folders that links lead to (``follow_links``; else the links are yielded as entries).
     A second way into a walked folder is a ``duplicate-folder`` skip; a link to a folder that holds it (up to
-    ``/``) a ``symlink-loop``.
+    ``/``) a ``symlink-loop``. The folder ``prune`` (cropkit's own data/ai_data when it lies in the library) is
+    not walked at all.
     """
     try:
         top = folder.stat()
@@ -54,6 +59,10 @@ def walk_files(folder: Path, follow_links: bool = True) -> Iterator[tuple[Path, 
         yield None, Skipped(folder, "unreadable-folder", str(exc))
         return
     seen: dict[tuple[int, int], Path] = {}
+    with contextlib.suppress(OSError):
+        if prune is not None:
+            st = prune.stat()
+            seen[(st.st_dev, st.st_ino)] = PRUNED
     links: deque[tuple[Path, tuple[int, int], frozenset]] = deque()
     yield from _walk_tree(folder, (top.st_dev, top.st_ino), _keys_above(folder), seen, links, follow_links)
     while links:
@@ -61,7 +70,8 @@ def walk_files(folder: Path, follow_links: bool = True) -> Iterator[tuple[Path, 
         if key in chain:
             yield None, Skipped(path, "symlink-loop", "link leads back into a folder above it")
         elif key in seen:
-            yield None, Skipped(path, "duplicate-folder", f"leads to a folder already walked as {seen[key]}")
+            if seen[key] is not PRUNED:
+                yield None, Skipped(path, "duplicate-folder", f"leads to a folder already walked as {seen[key]}")
         else:
             yield from _walk_tree(path, key, chain, seen, links, follow_links)
 
@@ -94,8 +104,9 @@ def _walk_tree(top: Path, top_key: tuple[int, int], chain: frozenset, seen: dict
         name, kind, key = item
         path = folder / name
         if kind == "folder":
-            if key in seen:  # a bind mount of a folder already walked
-                yield None, Skipped(path, "duplicate-folder", f"the same folder as {seen[key]}, already walked")
+            if key in seen:  # a bind mount of a folder already walked, or the pruned one
+                if seen[key] is not PRUNED:
+                    yield None, Skipped(path, "duplicate-folder", f"the same folder as {seen[key]}, already walked")
                 continue
             seen[key] = path
             listing = _listing(path, follow_link=False)
@@ -152,9 +163,10 @@ def stat_image(path: Path) -> Found | Skipped:
     return Found(path, st.st_size, st.st_mtime_ns)
 
 
-def find_images(folder: Path) -> Iterator[Found | Skipped]:
-    """Yield each image below ``folder`` (any letter case of jpg/jpeg/png/webp/tif/tiff) or why it was skipped."""
-    for path, skipped in walk_files(folder):
+def find_images(folder: Path, prune: Path | None = None) -> Iterator[Found | Skipped]:
+    """Yield each image below ``folder`` (any letter case of jpg/jpeg/png/webp/tif/tiff) or why it was skipped;
+    nothing below ``prune``."""
+    for path, skipped in walk_files(folder, prune=prune):
         if skipped is not None:
             yield skipped
         elif is_image_name(path.name):

@@ -84,3 +84,13 @@ def test_scanning_leaves_every_folder_atime_as_it_was(tmp_path: Path):
         found, _ = scan(lib)
         assert changed_entries(before, snapshot(lib, atime=True)) == {}
         assert len(found) >= 7
+
+
+def test_a_root_that_is_its_own_library_never_indexes_cropkits_files(tmp_path: Path, capsys):
+    """Finding 16: with the root equal to the library, report figures under data/ai_data were indexed as photos."""
+    make_library(tmp_path / "trip", n=3, companions=False)
+    save_photo(tmp_path / "data/ai_data/reports/evaluation_1/examples.png")  # a report figure, not a photo
+    assert main(tiny_args(tmp_path, "--images", str(tmp_path))) == 0
+    assert "processed:  3 images" in capsys.readouterr().out
+    names = {obj["path"] for _, obj in read_jsonl(tmp_path / "data/ai_data/cache/processed_files.jsonl")}
+    assert len(names) == 3 and not any(name.startswith("data/") for name in names)
