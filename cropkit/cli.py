@@ -175,10 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Executes notebooks/01..03 in order with papermill and keeps each executed "
                                     "notebook as ROOT/data/ai_data/runs/<time>_<name>.ipynb, its figures in "
                                     "ROOT/data/ai_data/runs/<time>_figures/. With --demo, a demo library with a "
-                                    "simulated photographer's decisions is built at ROOT first if it has none.")
-    nb.add_argument("--root", default=None, metavar="DIR", help="folder that holds data/ (default: data/demo)")
+                                    "simulated photographer's decisions is built at ROOT first if it has none; "
+                                    "that happens only in a new or empty folder, one cropkit generated, or this "
+                                    "checkout's data/, never in your library.")
+    nb.add_argument("--root", default=None, metavar="DIR",
+                    help="folder that holds data/ (default: the root parameter, else this checkout's data/demo)")
     nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="a notebook parameter (value read as YAML, as papermill -y does), repeatable")
+                    help="a notebook parameter, repeatable; the value is plain YAML data (a number, true/false, "
+                         "null, text or a list; no tags), checked against the notebooks' parameters cells; "
+                         "relative paths are relative to the current folder")
     nb.add_argument("--demo", action="store_true", help="build the demo library at ROOT when it has none")
     nb.set_defaults(func=_cmd_notebooks)
 
@@ -321,9 +326,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
-    from cropkit.simulate import run_taste_benchmark, write_reports
+    from cropkit.simulate import check_report_targets, run_taste_benchmark, write_reports
 
     _register(args)
+    check_report_targets(Path(args.out), Path(args.out).with_suffix(".json"))
     runs, meta = run_taste_benchmark(Path(args.root), n_train=args.train, n_test=args.test, model=args.model,
                                      pretrained=args.pretrained, steps=args.steps,
                                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -358,14 +364,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    import yaml
+    from cropkit.runs import notebook_parameters, run_notebooks
 
-    from cropkit.runs import resolve_root, run_notebooks
-
-    root = resolve_root(args.root)
-    params = {name: yaml.safe_load(value) for name, value in args.parameter}
-    params["demo"] = args.demo
-    result = run_notebooks(root, params, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    params = notebook_parameters(args.parameter)  # typed data only; relative paths follow the caller's folder
+    result = run_notebooks(args.root, params, demo=args.demo, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     for path in result.executed:
         print(f"executed: {path}")
     for path in result.figures:

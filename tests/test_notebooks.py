@@ -40,16 +40,16 @@ def demo_root(tmp_path_factory):
     from cropkit.encoder import register_model_configs
 
     register_model_configs(TINY_CONFIG)
-    assert build_demo_root(root, n_crops=30, n_review=8, model=TINY, log=lambda _m: None)
-    assert not build_demo_root(root, n_crops=30, n_review=8, model=TINY, log=lambda _m: None)  # never twice
+    assert build_demo_root(root, n_crops=30, n_review=8, model=TINY, pretrained="none", log=lambda _m: None)
+    assert not build_demo_root(root, n_crops=30, n_review=8, model=TINY, pretrained="none",
+                               log=lambda _m: None)  # never twice
     before = snapshot(root / "data/training_data")
     yield root
     assert changed_entries(before, snapshot(root / "data/training_data")) == {}
 
 
 def test_run_notebooks_executes_all_three_and_keeps_a_record(demo_root):
-    params = {"model": TINY, "pretrained": "none", "model_config": str(TINY_CONFIG), "steps": 60, "demo": False,
-              "window": 5}
+    params = {"model": TINY, "pretrained": "none", "model_config": str(TINY_CONFIG), "steps": 60, "window": 5}
     result = run_notebooks(demo_root, params, log=lambda _m: None)
     runs = demo_root / "data/ai_data/runs"
     assert [p.parent for p in result.executed] == [runs] * 3
@@ -91,7 +91,7 @@ def test_unknown_parameters_are_refused(demo_root):
 def test_papermill_command_from_the_issue_works_as_written(tmp_path):
     """`papermill notebooks/02_train_crop_proposer.ipynb out.ipynb -p root /path -p epochs 5`, with defaults."""
     root = tmp_path / "root"
-    assert build_demo_root(root, n_crops=16, n_review=4, log=lambda _m: None)  # ViT-B-32, untrained: the defaults
+    assert build_demo_root(root, n_crops=16, n_review=4, pretrained="none", log=lambda _m: None)  # ViT-B-32, untrained
     papermill = Path(sys.executable).with_name("papermill")
     out = tmp_path / "out.ipynb"
     result = subprocess.run([str(papermill), str(notebooks_dir() / "02_train_crop_proposer.ipynb"), str(out),

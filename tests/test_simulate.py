@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cropkit.errors import CropkitError
 from cropkit.simulate import TASTES, TasteRun, beats_baselines_from, run_taste_benchmark, write_reports
 from tests.conftest import TINY
 
@@ -48,3 +49,8 @@ def test_small_benchmark_runs_and_writes_reports(tmp_path, tiny_model):
     md = (tmp_path / "b.md").read_text()
     assert "## Verdict" in md and "UNTRAINED" in md and "| 30 | proposer |" in md
     assert json.loads((tmp_path / "b.json").read_text())["tastes"]["wide-3:2"]["30"]["proposer"]["n"] == 12
+    write_reports(runs, meta, tmp_path / "b.md", tmp_path / "b.json")  # an earlier report is replaced
+    (tmp_path / "notes.md").write_text("# my notes\n")
+    with pytest.raises(CropkitError, match="left alone"):  # any other file is not (issue 11, write-path audit)
+        write_reports(runs, meta, tmp_path / "notes.md", tmp_path / "notes.json")
+    assert (tmp_path / "notes.md").read_text() == "# my notes\n" and not (tmp_path / "notes.json").exists()

@@ -1,0 +1,74 @@
+"""Notebook parameters are data (issue 11, findings 3, 10, 11 and 20): typed values checked against the notebooks'
+parameters cells before any kernel starts; `-p root` is used; relative paths follow the caller's folder."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+
+from cropkit.cli import main
+from tests.conftest import TINY_CONFIG
+
+
+def test_a_binary_parameter_runs_nothing_and_is_refused(tmp_path, capfd):
+    marker = tmp_path / "PWNED"
+    code = f'"+str(__import__("os").system("touch {marker}"))+"'
+    payload = "!!binary " + base64.b64encode(code.encode()).decode()
+    assert main(["notebooks", "--root", str(tmp_path / "root"), "-p", "device", payload]) == 2
+    assert not marker.exists()
+    assert "parameter device" in capfd.readouterr().err
+
+
+def test_bad_values_unknown_and_ignored_parameters_are_clear_errors(tmp_path, capfd):
+    root = str(tmp_path / "root")
+    assert main(["notebooks", "--root", root, "-p", "steps", "[1,"]) == 2
+    assert "parameter steps: '[1,' is not a valid value" in capfd.readouterr().err
+    for name, value, message in [("steps", "true", "is not a whole number"), ("holdout", ".nan", "not a finite"),
+                                 ("device", "{cuda: 1}", "is a mapping"), ("epochz", "5", "known: batch_size"),
+                                 ("run_dir", str(tmp_path), "cannot be given")]:
+        assert main(["notebooks", "--root", root, "-p", name, value]) == 2
+        assert message in capfd.readouterr().err, name
+    assert main(["notebooks", "--root", root, "-p", "root", str(tmp_path / "other")]) == 2
+    assert "two different roots" in capfd.readouterr().err
+    assert not (tmp_path / "root").exists() and not (tmp_path / "other").exists()  # refused before running
+
+
+def test_a_date_like_path_is_text_relative_to_the_callers_folder(tmp_path, monkeypatch, capfd):
+    """`-p images 2024-05-01` once failed with "date is not JSON serializable"; now it names a folder here."""
+    (tmp_path / "root").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["notebooks", "--root", "root", "-p", "images", "2024-05-01"]) == 2
+    err = capfd.readouterr().err
+    assert f"images folder not found: {tmp_path / '2024-05-01'}" in err
+
+
+def test_the_root_parameter_is_used_and_relative_paths_follow_the_caller(tmp_path, monkeypatch, capfd):
+    (tmp_path / "cfg").mkdir()
+    shutil.copy(TINY_CONFIG, tmp_path / "cfg/tiny.json")
+    (tmp_path / "root").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["notebooks", "-p", "root", "root", "-p", "model_config", "cfg/tiny.json"]) == 2
+    err = capfd.readouterr().err
+    assert f"images folder not found: {tmp_path / 'root/data/training_data'}" in err  # got past model_config
+    assert len(list((tmp_path / "root/data/ai_data/runs").glob("*_01_extract_features.ipynb"))) == 1
+
+
+def test_a_run_has_no_plain_text_kernel_warning(tmp_path, capfd):
+    """Finding 20: "Kernel is running over TCP without encryption" came three times per run; the kernels now talk
+    over CurveZMQ, so ipykernel has nothing to warn about (the run stops at once: the root has no photos)."""
+    assert main(["notebooks", "--root", str(tmp_path)]) == 2
+    err = capfd.readouterr().err
+    assert "images folder not found" in err and "without encryption" not in err
+
+
+def test_values_are_typed_by_the_parameters_cells(tmp_path):
+    from cropkit.runs import notebook_parameters
+
+    (tmp_path / "weights.pt").write_bytes(b"")
+    pairs = [("steps", "5"), ("holdout", "0"), ("learning_curve", "false"), ("max_images", "null"),
+             ("model", "2"), ("pretrained", "weights.pt"), ("device", '"cpu"'), ("model_path", "~/v1.pth")]
+    assert notebook_parameters(pairs, cwd=tmp_path) == {
+        "steps": 5, "holdout": 0.0, "learning_curve": False, "max_images": None, "model": "2",
+        "pretrained": str(tmp_path / "weights.pt"), "device": "cpu",
+        "model_path": str((tmp_path.home() / "v1.pth").resolve())}
+    assert notebook_parameters([("pretrained", "none")], cwd=tmp_path) == {"pretrained": "none"}
