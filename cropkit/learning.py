@@ -165,7 +165,9 @@ def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = BATCH_IMA
     net.mean.copy_(flat.mean(0))
     net.std.copy_(flat.std(0).clamp_min(1e-4))
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.1)
+    # a warm-up of 10% (at least 1.5 steps: torch's OneCycleLR divides by zero when it rounds to one step)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps,
+                                                pct_start=min(0.9, max(0.1, 1.5 / steps)))
     gen = torch.Generator().manual_seed(seed)
     net.train()
     for _ in range(steps):

@@ -132,3 +132,10 @@ def test_suggest_recomputes_a_corrupt_cached_feature_file(trained_root, capsys):
     import numpy as np
 
     assert np.load(feature).shape == (17, 32)  # replaced by whole features
+
+
+@pytest.mark.parametrize("steps", ["1", "10"])
+def test_train_with_very_few_steps(trained_root, capsys, steps):
+    """--steps 10 used to die in torch's OneCycleLR with ZeroDivisionError (a warm-up rounded to one step)."""
+    assert main(["train", "--root", str(trained_root), *FEATURES, "--steps", steps, "--no-progress"]) == 0
+    assert "crop_proposer_v" in capsys.readouterr().out
