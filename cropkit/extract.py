@@ -181,7 +181,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.encode_seconds = time.perf_counter() - encode_start
     if opts.paths is None:  # a whole-library run names the root's library and encoder from now on
         remember(layout.ai_data, model=model, pretrained=pretrained_spec(pretrained),
-                 images=None if layout.library_inside_root else str(layout.images))
+                 images=layout.images_setting)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -28,10 +28,18 @@ class Layout:
         from cropkit.remembered import read_remembered
 
         root_path = Path(root).expanduser().resolve()
-        if images is None:
-            images = read_remembered(root_path / "data" / "ai_data").images
+        if images is None and (known := read_remembered(root_path / "data" / "ai_data").images):
+            images = root_path / known  # remembered relative to the root, or absolute
         images_path = Path(images).expanduser().resolve() if images else root_path / "data" / "training_data"
         return cls(root=root_path, images=images_path)
+
+    @property
+    def images_setting(self) -> str | None:
+        """How to remember this library: None for ROOT/data/training_data, else relative to the root when inside
+        it (so the root can move), else absolute."""
+        if self.images == self.root / "data" / "training_data":
+            return None
+        return self.relative_name(self.images) if self.library_inside_root else str(self.images)
 
     @property
     def ai_data(self) -> Path:

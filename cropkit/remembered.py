@@ -20,7 +20,7 @@ MAX_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Remembered:
-    """``images``: an absolute library folder outside the root (None: ROOT/data/training_data);
+    """``images``: the library, relative to the root or absolute (None: ROOT/data/training_data);
     ``model`` and ``pretrained``: the encoder of the last extraction (a tag, an absolute checkpoint path or none)."""
 
     images: str | None = None

@@ -79,3 +79,21 @@ def test_negative_workers_are_refused(tmp_path, capsys, value):
     with pytest.raises(SystemExit) as exc:
         main(["extract", "--root", str(tmp_path), "--workers", value])
     assert exc.value.code == 2 and "must be 0" in capsys.readouterr().err
+
+
+def test_a_library_inside_the_root_but_elsewhere_is_remembered_relative_to_the_root(tmp_path, capsys):
+    photos = _photos(tmp_path / "project/lib/trip", 6)
+    root = tmp_path / "project"
+    r = ["--root", str(root), "--model-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
+    assert main(["extract", *r, "--images", str(root / "lib"), "--model", TINY, "--pretrained", "none"]) == 0
+    assert json.loads((root / "data/ai_data/settings.json").read_text())["images"] == "lib"
+    moved = tmp_path / "moved"
+    root.rename(moved)  # a root that moves keeps its library
+    layout = Layout.from_args(moved)
+    assert layout.images == moved / "lib"
+    _log_crops(moved, layout, [(moved / p.relative_to(root), size) for p, size in photos])
+    assert layout.relative_name(moved / "lib/trip/p00.jpg") == "lib/trip/p00.jpg"
+    capsys.readouterr()
+    assert main(["train", "--root", str(moved), "--steps", "20", "--no-progress", "--workers", "0",
+                 "--model-config", str(TINY_CONFIG)]) == 0, capsys.readouterr().err
+    assert "trained on: 6 decisions" in capsys.readouterr().out
