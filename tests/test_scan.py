@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from cropkit.scan import Found, Skipped, find_images, is_image_name, walk_files
+from tests.helpers.deadline import deadline
 from tests.libgen import changed_entries, make_library, snapshot
-
-
-@contextmanager
-def deadline(seconds: float):
-    """Fail (instead of hanging the test run) if the body blocks or loops for too long."""
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"gave up after {seconds} s: the scan hangs")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def scan(folder: Path) -> list[Found | Skipped]:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 from cropkit.cli import main
 from cropkit.fileio import read_jsonl
 from cropkit.scan import Found, Skipped, find_images
 from tests.conftest import tiny_args
+from tests.helpers.deadline import deadline
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import changed_entries, make_library, save_photo, snapshot
-
-
-@contextmanager
-def deadline(seconds: float):
-    """Fail instead of hanging when a walk does not end."""
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"the scan did not finish in {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def scan(folder: Path) -> tuple[list[str], dict[str, str]]:

@@ -4,11 +4,9 @@ error or a reported skip, never a traceback, a hang, a huge allocation or a non-
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 
 import numpy as np
 import pytest
@@ -22,29 +20,11 @@ from cropkit.errors import CropkitError
 from cropkit.proposer import CropProposer, ProposerNet
 from cropkit.store import Features
 from tests.conftest import TINY, TINY_CONFIG
+from tests.helpers.deadline import deadline
 from tests.promises.learning_root import make_trained_root
 
 BIG = "1" + "0" * 400  # a JSON number no float can hold
 GOOD_CROP = {"image": "a.jpg", "width": 400, "height": 300, "crop": [10, 20, 310, 260], "ts": 1700000000}
-
-
-class Hung(BaseException):
-    """Raised in a reader blocked on a pipe; a BaseException, so no ``except Exception`` turns it into a message."""
-
-
-@contextlib.contextmanager
-def no_hang(seconds: int = 20):
-    """Turn a blocked open() (a pipe with no writer) into a test failure instead of a stuck test run."""
-    def stuck(signum, frame):
-        raise Hung("blocked: the reader waited on a pipe")
-
-    old = signal.signal(signal.SIGALRM, stuck)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +176,7 @@ def test_a_pipe_named_like_a_proposer_is_refused_not_waited_on(trained_root, tmp
     fifo = models / "crop_proposer_v50.pth"
     os.mkfifo(fifo)
     try:
-        with no_hang():
+        with deadline(20, "the reader"):
             assert main(["evaluate", "--root", str(trained_root), "--model-config", str(TINY_CONFIG),
                          "--no-progress", "--out", str(tmp_path / "report")]) == 2
             assert main(["suggest", "--root", str(trained_root), "--model-config", str(TINY_CONFIG),
@@ -273,7 +253,7 @@ def test_a_pipe_in_a_model_config_folder_is_refused_not_waited_on(tmp_path, caps
     folder.mkdir()
     (folder / "cropkit-tiny-copy.json").write_text(TINY_CONFIG.read_text())
     os.mkfifo(folder / "waiting.json")
-    with no_hang():
+    with deadline(20, "the reader"):
         assert main(["suggest", "--root", str(tmp_path), "--model-config", str(folder), "x.jpg"]) == 2
     err = capsys.readouterr().err
     assert "waiting.json" in err and "not a regular file" in err
