@@ -37,32 +37,34 @@ free version, with metadata and held-out metrics against the baselines.
 """
 
 
-def _add_root_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", default=".", metavar="DIR",
-                   help="folder that holds data/ (default: the current directory)")
-    p.add_argument("--images", metavar="DIR",
-                   help="the photo library to read (default: the library ROOT's last extract read, else "
-                        "ROOT/data/training_data)")
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """The options several commands share, declared once each (argparse parent parsers)."""
 
+    def parent() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False)
 
-def _add_feature_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None,
-                   help="open_clip architecture (default: the one ROOT's features came from, else ViT-B-32)")
-    p.add_argument("--pretrained", default=None,
-                   help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
-                        "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: the weights "
-                        "ROOT's features came from, remembered by extract; else openai)")
-    _add_model_config(p)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="auto picks cuda, then mps, then cpu (default: auto)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="encoder arithmetic: auto uses fp16 on CUDA and bf16 on CPUs that have it in hardware "
-                        "(features within cosine 0.9999 of fp32), else fp32 (default: auto)")
-
-
-def _add_model_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-config", metavar="JSON",
-                   help="register extra open_clip architectures from a JSON file or folder of them")
+    root, library, features, config, device, progress = (parent() for _ in range(6))
+    root.add_argument("--root", default=".", metavar="DIR",
+                      help="folder that holds data/ (default: the current directory)")
+    library.add_argument("--images", metavar="DIR",
+                         help="the photo library to read (default: the library ROOT's last extract read, else "
+                              "ROOT/data/training_data)")
+    config.add_argument("--model-config", metavar="JSON",
+                        help="register extra open_clip architectures from a JSON file or folder of them")
+    device.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto picks cuda, then mps, then cpu (default: auto)")
+    progress.add_argument("--no-progress", action="store_true", help="no progress bars")
+    features.add_argument("--model", default=None,
+                          help="open_clip architecture (default: the one ROOT's features came from, else ViT-B-32)")
+    features.add_argument("--pretrained", default=None,
+                          help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
+                               "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: the "
+                               "weights ROOT's features came from, remembered by extract; else openai)")
+    features.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                          help="encoder arithmetic: auto uses fp16 on CUDA and bf16 on CPUs that have it in "
+                               "hardware (features within cosine 0.9999 of fp32), else fp32 (default: auto)")
+    return {"root": root, "library": library, "features": features, "config": config, "device": device,
+            "progress": progress}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cropkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    shared = _parents()
 
-    ex = sub.add_parser("extract", help="compute CLIP features and perceptual hashes for a library (read-only)",
-                        description=EXTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_root_args(ex)
-    _add_feature_args(ex)
+    def command(name: str, *parents: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[shared[p] for p in parents], **kwargs)
+
+    encoder = ("root", "library", "features", "config", "device", "progress")
+    ex = command("extract", *encoder, help="compute CLIP features and perceptual hashes for a library (read-only)",
+                 description=EXTRACT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ex.add_argument("--batch-size", type=_positive, default=None,
                     help="images per encoder batch (default: 32 on CPU; on CUDA sized to the free GPU memory)")
     ex.add_argument("--workers", type=_workers, default=-1,
@@ -87,13 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="try again files that failed before and have not changed since")
     ex.add_argument("--sidecars", action="store_true",
                     help="also write <image>.embedding.npy and <image>.phash beside each image (new files only)")
-    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(func=_cmd_extract)
 
-    tr = sub.add_parser("train", help="learn a crop proposer from the logged decisions",
-                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_root_args(tr)
-    _add_feature_args(tr)
+    tr = command("train", *encoder, help="learn a crop proposer from the logged decisions",
+                 description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     tr.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default: 600)")
     tr.add_argument("--epochs", type=_positive, help="passes over the training images (overrides --steps)")
     tr.add_argument("--holdout", type=_share, default=0.2,
@@ -103,81 +105,73 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-curve", metavar="DIR",
                     help="also refit on the first 10, 30, 100, ... training images and save learning-curve "
                          "figures (quality against number of decisions) to DIR")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
 
-    sg = sub.add_parser("suggest", help="propose ranked crops for images",
-                        description="Ranked crop suggestions in pixels of the upright image, with scores. Uses "
-                                    "cached features when the image is unchanged, computes them otherwise "
-                                    "(the image is only read).")
+    sg = command("suggest", "root", "config", "device", help="propose ranked crops for images",
+                 description="Ranked crop suggestions in pixels of the upright image, with scores. Uses "
+                             "cached features when the image is unchanged, computes them otherwise "
+                             "(the image is only read).")
     sg.add_argument("images", nargs="+", metavar="IMAGE")
-    sg.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
     sg.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest crop_proposer_vN.pth)")
     sg.add_argument("--aspect", metavar="W:H", help="required aspect, e.g. 4:5 or 16:9 (default: learned)")
     sg.add_argument("--top-k", type=_positive, default=3, help="how many suggestions per image (default: 3)")
     sg.add_argument("--json", action="store_true", help="one JSON object per image per line")
-    sg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    _add_model_config(sg)
     sg.set_defaults(func=_cmd_suggest)
 
-    ev = sub.add_parser("evaluate", help="measure the proposer against baselines; plot acceptance over time",
-                        description="Scores the proposer and every baseline (full frame, centre crop at the usual "
-                                    "aspect, mean box, saliency) on held-out images (split by image, as in "
-                                    "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU; and the "
-                                    "acceptance of logged suggestions over time and by model version. Writes "
-                                    "report.json and PNG figures under data/ai_data/reports/.")
-    ev.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
+    ev = command("evaluate", "root", "config", "device", "progress",
+                 help="measure the proposer against baselines; plot acceptance over time",
+                 description="Scores the proposer and every baseline (full frame, centre crop at the usual "
+                             "aspect, mean box, saliency) on held-out images (split by image, as in "
+                             "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU; and the "
+                             "acceptance of logged suggestions over time and by model version. Writes "
+                             "report.json and PNG figures under data/ai_data/reports/.")
     ev.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest)")
     ev.add_argument("--holdout", type=_share, default=0.2, help="held-out share, as in train (default: 0.2)")
     ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
-    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.add_argument("--out", metavar="DIR", help="report folder (default: data/ai_data/reports/evaluation_<time>)")
-    _add_model_config(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
-    bt = sub.add_parser("benchmark-taste", help="simulated-photographer learning curves for proposer and baselines",
-                        description="Cuts pictures from the sample library's real photographs, crops them with "
-                                    "deterministic tastes and measures proposer and baselines after 10, 30, 100 "
-                                    "and 300 decisions. Writes a Markdown and a JSON report.")
+    bt = command("benchmark-taste", "config",
+                 help="simulated-photographer learning curves for proposer and baselines",
+                 description="Cuts pictures from the sample library's real photographs, crops them with "
+                             "deterministic tastes and measures proposer and baselines after 10, 30, 100 "
+                             "and 300 decisions. Writes a Markdown and a JSON report.")
     bt.add_argument("--root", default="data/benchmark", metavar="DIR",
-                    help="working root for pictures and features (default: data/benchmark)")
+                    help="working root for pictures and features, one cropkit generated (default: data/benchmark)")
     bt.add_argument("--out", default="docs/taste_benchmark.md", help="Markdown report (JSON beside it)")
     bt.add_argument("--train", type=_positive, default=300, help="training pictures (default: 300)")
     bt.add_argument("--test", type=_positive, default=120, help="held-out pictures (default: 120)")
     bt.add_argument("--model", default="ViT-B-32")
     bt.add_argument("--pretrained", default="none")
     bt.add_argument("--steps", type=_positive, default=600)
-    _add_model_config(bt)
     bt.set_defaults(func=_cmd_benchmark_taste)
 
-    bn = sub.add_parser("bench", help="time extraction against its ceiling, training and suggestions",
-                        description="Extraction half: makes N camera-size JPEGs (24 MP, quality 92) once, then "
-                                    "measures in one run with the same model, batch, threads and device: the "
-                                    "encoder alone on ready tensors (ceiling), a naive one-file-at-a-time script, "
-                                    "and cropkit extract end to end, with peak memory, feature bytes and a "
-                                    "cached rerun. Learning half: a cached library of N decisions, cropkit train "
-                                    "end to end, suggest from cached features and on new 24 MP JPEGs. Prints "
-                                    "the ratios and writes a JSON report. No weights are needed (ViT-B-32 with "
-                                    "random weights: the cost of the encoder does not depend on them).")
-    bn.add_argument("--root", default="data/bench", metavar="DIR", help="working root (default: data/bench)")
+    bn = command("bench", "device", help="time extraction against its ceiling, training and suggestions",
+                 description="Extraction half: makes N camera-size JPEGs (24 MP, quality 92) once, then "
+                             "measures in one run with the same model, batch, threads and device: the "
+                             "encoder alone on ready tensors (ceiling), a naive one-file-at-a-time script, "
+                             "and cropkit extract end to end, with peak memory, feature bytes and a "
+                             "cached rerun. Learning half: a cached library of N decisions, cropkit train "
+                             "end to end, suggest from cached features and on new 24 MP JPEGs. Prints "
+                             "the ratios and writes a JSON report. No weights are needed (ViT-B-32 with "
+                             "random weights: the cost of the encoder does not depend on them).")
+    bn.add_argument("--root", default="data/bench", metavar="DIR",
+                    help="working root, one cropkit generated (default: data/bench)")
     bn.add_argument("--decisions", type=_positive, default=14_000, help="library size (default: 14000)")
     bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
     bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
     bn.add_argument("--only", choices=["learning", "extract"], help="run one half only")
     bn.add_argument("--camera-images", type=_positive, default=128,
                     help="24 MP JPEGs for the extraction half, made once under ROOT/extract/camera (default: 128)")
-    bn.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                    help="device for the extraction half's encoder (default: auto)")
     bn.set_defaults(func=_cmd_bench)
 
-    nb = sub.add_parser("notebooks", help="run the extract, train and evaluate notebooks headless (papermill)",
-                        description="Executes notebooks/01..03 in order with papermill and keeps each executed "
-                                    "notebook as ROOT/data/ai_data/runs/<time>_<name>.ipynb, its figures in "
-                                    "ROOT/data/ai_data/runs/<time>_figures/. With --demo, a demo library with a "
-                                    "simulated photographer's decisions is built at ROOT first if it has none; "
-                                    "that happens only in a new or empty folder, one cropkit generated, or this "
-                                    "checkout's data/, never in your library.")
+    nb = command("notebooks", help="run the extract, train and evaluate notebooks headless (papermill)",
+                 description="Executes notebooks/01..03 in order with papermill and keeps each executed notebook "
+                             "as ROOT/data/ai_data/runs/<time>_<name>.ipynb, its figures in "
+                             "ROOT/data/ai_data/runs/<time>_figures/. With --demo, a demo library with a simulated "
+                             "photographer's decisions is built at ROOT first if it has none; that happens only in "
+                             "a new or empty folder, one cropkit generated, or this checkout's data/, never in "
+                             "your library.")
     nb.add_argument("--root", default=None, metavar="DIR",
                     help="folder that holds data/ (default: the root parameter, else this checkout's data/demo)")
     nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -187,21 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--demo", action="store_true", help="build the demo library at ROOT when it has none")
     nb.set_defaults(func=_cmd_notebooks)
 
-    cl = sub.add_parser("clean-sidecars", help="delete the sidecar files cropkit wrote, and nothing else",
-                        description="Delete the sidecar files below DIR that cropkit recorded writing for ROOT "
-                                    "(in ROOT/data/ai_data/cache/sidecars.jsonl) and whose content is still what it "
-                                    "wrote, plus temp files a killed sidecar writer left, listing each. A file "
-                                    "merely named like a sidecar, a changed sidecar, a link and every other file "
-                                    "are left alone and listed with the reason; links below DIR are not followed.")
+    cl = command("clean-sidecars", "root", help="delete the sidecar files cropkit wrote, and nothing else",
+                 description="Delete the sidecar files below DIR that cropkit recorded writing for ROOT (in "
+                             "ROOT/data/ai_data/cache/sidecars.jsonl) and whose content is still what it wrote, "
+                             "plus temp files a killed sidecar writer left, listing each. A file merely named like "
+                             "a sidecar, a changed sidecar, a link and every other file are left alone and listed "
+                             "with the reason; links below DIR are not followed.")
     cl.add_argument("dir", nargs="?", metavar="DIR", help="folder to clean (default: ROOT/data/training_data)")
-    cl.add_argument("--root", default=".", metavar="DIR", help="folder that holds data/ (default: .)")
     cl.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     cl.set_defaults(func=_cmd_clean_sidecars)
 
-    sl = sub.add_parser("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
-                        description="Build the demo library from real photographs that ship inside the "
-                                    "scikit-image, scikit-learn and matplotlib wheels (no network). "
-                                    "Existing files are never replaced.")
+    sl = command("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
+                 description="Build the demo library from real photographs that ship inside the scikit-image, "
+                             "scikit-learn and matplotlib wheels (no network). Existing files are never replaced.")
     sl.add_argument("dir", nargs="?", default="data/sample_library", metavar="DIR",
                     help="where to put the photos (default: data/sample_library)")
     sl.set_defaults(func=_cmd_sample_library)
