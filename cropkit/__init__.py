@@ -10,21 +10,20 @@ import importlib
 
 __version__ = "0.1.0"
 
-_PUBLIC = {
-    # extract: photos -> features, read-only
-    "ExtractOptions": "cropkit.extract", "run_extract": "cropkit.extract",
-    "register_model_configs": "cropkit.encoder",
-    # learn: decisions -> a proposer -> suggestions
-    "TrainOptions": "cropkit.train", "run_train": "cropkit.train", "learning_curve_figures": "cropkit.train",
-    "Suggester": "cropkit.suggest",
-    # evaluate: held-out reports and figures
-    "EvaluateOptions": "cropkit.evaluate", "run_evaluate": "cropkit.evaluate", "report_lines": "cropkit.evaluate",
-    # review: the crop reviewer widget
-    "open_reviewer": "cropkit.review",
-    # roots, notebooks and the demo
-    "Layout": "cropkit.layout", "resolve_root": "cropkit.runs", "figures_dir": "cropkit.runs",
-    "run_notebooks": "cropkit.runs", "build_demo_root": "cropkit.simulate",
+_EXPORTS = {  # module -> the names it gives the public face
+    "cropkit.extract.options": ("ExtractOptions",),
+    "cropkit.extract.pipeline": ("run_extract",),  # photos -> features, read-only
+    "cropkit.features.encoder": ("register_model_configs",),
+    "cropkit.learn.train": ("TrainOptions", "run_train"),  # decisions -> a proposer
+    "cropkit.learn.suggest": ("Suggester",),
+    "cropkit.evaluate.report": ("EvaluateOptions", "run_evaluate", "report_lines"),  # held-out reports, figures
+    "cropkit.evaluate.curves": ("learning_curve_figures",),
+    "cropkit.review.widget": ("open_reviewer",),  # the crop reviewer
+    "cropkit.layout": ("Layout",),
+    "cropkit.notebooks": ("resolve_root", "figures_dir", "run_notebooks"),
+    "cropkit.demo.photographer": ("build_demo_root",),
 }
+_PUBLIC = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = ["__version__", *_PUBLIC]
 
 

@@ -222,7 +222,8 @@ def _positive(text: str) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from cropkit.extract import ExtractOptions, run_extract
+    from cropkit.extract.options import ExtractOptions
+    from cropkit.extract.pipeline import run_extract
 
     _register(args)
     opts = ExtractOptions(
@@ -236,7 +237,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _warn_if_untrained(model_id: str) -> None:
-    from cropkit.model_id import is_untrained
+    from cropkit.features.model_id import is_untrained
 
     if is_untrained(model_id):
         print(f"!!! {model_id}: these suggestions stand on an UNTRAINED encoder (random weights); only the "
@@ -245,27 +246,27 @@ def _warn_if_untrained(model_id: str) -> None:
 
 def _register(args: argparse.Namespace) -> None:
     if getattr(args, "model_config", None):
-        from cropkit.encoder import register_model_configs
+        from cropkit.features.encoder import register_model_configs
 
         register_model_configs(args.model_config)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cropkit.train import TrainOptions, run_train
+    from cropkit.learn.train import TrainOptions, run_train
 
     _register(args)
     opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
                         device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
                         epochs=args.epochs, holdout=args.holdout, progress=not args.no_progress)
     if args.learning_curve:  # a folder that would be overwritten, or lies in the library, is refused before training
+        from cropkit.evaluate.curves import learning_curve_paths
         from cropkit.layout import Layout
-        from cropkit.train import learning_curve_paths
 
         learning_curve_paths(args.learning_curve, Layout.from_args(args.root, args.images))
     result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))
     if args.learning_curve:
-        from cropkit.train import learning_curve_figures
+        from cropkit.evaluate.curves import learning_curve_figures
 
         for path in learning_curve_figures(result, Path(args.learning_curve), opts.steps).values():
             print(f"figure:     {path}")
@@ -274,9 +275,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
-    from cropkit.cache import ProcessedCache
+    from cropkit.features.cache import ProcessedCache
     from cropkit.geometry import parse_aspect
-    from cropkit.suggest import Suggester, display_name, result_json
+    from cropkit.learn.suggest import Suggester, display_name, result_json
 
     _register(args)
     try:
@@ -306,7 +307,7 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cropkit.evaluate import EvaluateOptions, report_lines, run_evaluate
+    from cropkit.evaluate.report import EvaluateOptions, report_lines, run_evaluate
 
     _register(args)
     opts = EvaluateOptions(root=args.root, model=args.model, holdout=args.holdout, window=args.window,
@@ -318,7 +319,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
-    from cropkit.simulate import check_report_targets, run_taste_benchmark, write_reports
+    from cropkit.demo.photographer import check_report_targets, run_taste_benchmark, write_reports
 
     _register(args)
     check_report_targets(Path(args.out), Path(args.out).with_suffix(".json"))
@@ -333,8 +334,8 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from cropkit.bench import check_report_target, format_report, run_bench, write_report
-    from cropkit.bench_extract import format_extract_report, run_extract_bench
+    from cropkit.bench.extract import format_extract_report, run_extract_bench
+    from cropkit.bench.learning import check_report_target, format_report, run_bench, write_report
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -356,7 +357,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from cropkit.runs import notebook_parameters, run_notebooks
+    from cropkit.notebooks import notebook_parameters, run_notebooks
 
     params = notebook_parameters(args.parameter)  # typed data only; relative paths follow the caller's folder
     result = run_notebooks(args.root, params, demo=args.demo, log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -368,8 +369,8 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
+    from cropkit.extract.sidecars import clean_sidecars
     from cropkit.layout import Layout
-    from cropkit.sidecars import clean_sidecars
 
     layout = Layout.from_args(args.root)
     folder = Path(args.dir) if args.dir else layout.images
@@ -381,7 +382,7 @@ def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample_library(args: argparse.Namespace) -> int:
-    from cropkit.sample_library import build_sample_library
+    from cropkit.demo.samples import build_sample_library
 
     photos, missing = build_sample_library(Path(args.dir))
     for note in missing:

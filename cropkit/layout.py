@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cropkit.errors import CropkitError, LayoutError
-
-if TYPE_CHECKING:
-    from cropkit.scan import Found, Skipped
 
 GENERATED_MARK = ".cropkit-generated"  # in a root that cropkit made for the demo or a benchmark
 
@@ -69,12 +64,6 @@ class Layout:
     @property
     def logs(self) -> Path:
         return self.ai_data / "logs"
-
-    def find_images(self) -> Iterator[Found | Skipped]:
-        """The library's images (or why each was skipped), never cropkit's own data/ai_data inside it."""
-        from cropkit.scan import find_images
-
-        return find_images(self.images, prune=self.ai_data)
 
     def require_images(self) -> None:
         """Fail with a helpful message when the images folder is missing."""

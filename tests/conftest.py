@@ -14,7 +14,7 @@ TINY = "cropkit-tiny"
 @pytest.fixture(scope="session", autouse=True)
 def tiny_model():
     """Register the tiny open_clip architecture used by every test (random weights, builds in milliseconds)."""
-    from cropkit.encoder import register_model_configs
+    from cropkit.features.encoder import register_model_configs
 
     register_model_configs(TINY_CONFIG)
     return TINY

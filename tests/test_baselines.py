@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cropkit.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
-from cropkit.candidates import CueTables
-from cropkit.composition import compute_cues
+from cropkit.features.cues import compute_cues
 from cropkit.geometry import candidate_boxes, iou, nms_top_k
+from cropkit.learn.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
+from cropkit.learn.candidates import CueTables
 
 
 def subject_picture(cx: float, cy: float, w: int = 400, h: int = 300) -> Image.Image:

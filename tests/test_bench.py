@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from cropkit.bench import format_report, run_bench, write_report
+from cropkit.bench.learning import format_report, run_bench, write_report
 
 
 def test_bench_reports_train_and_suggest_timings(tmp_path, monkeypatch):
-    monkeypatch.setattr("cropkit.bench_extract.camera_library", _small_camera_library)  # 24 MP files are slow
+    monkeypatch.setattr("cropkit.bench.extract.camera_library", _small_camera_library)  # 24 MP files are slow
     report = run_bench(tmp_path / "root", n_decisions=40, n_new=2, log=lambda _m: None)
     assert report["train"]["decisions"] == 40 and report["train"]["seconds"] > 0
     assert report["cached_rerun"]["entries"] == 40 and report["cached_rerun"]["seconds"] > 0
@@ -32,7 +32,7 @@ def _small_camera_library(dest, n, log):
 
 
 def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypatch):
-    from cropkit import bench_extract
+    from cropkit.bench import extract as bench_extract
     from tests.conftest import TINY, TINY_CONFIG
 
     monkeypatch.setattr(bench_extract, "camera_library", _small_camera_library)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cropkit import prepare as prepare_mod
-from cropkit.decode import MAX_PIXELS, DecodeError, decode_oriented_rgb, squash_to_square, to_rgb
-from cropkit.prepare import Failed, Prepared, prepare_image
+from cropkit.extract import prepare as prepare_mod
+from cropkit.extract.decode import MAX_PIXELS, DecodeError, decode_oriented_rgb, squash_to_square, to_rgb
+from cropkit.extract.prepare import Failed, Prepared, prepare_image
 from tests.libgen import changed_entries, photo_like, save_photo, snapshot
 
 GREY = (128, 128, 128)
@@ -507,7 +507,7 @@ def test_prepare_image_on_rotated_jpeg_reports_upright_size_and_pixels(tmp_path:
 
 def test_prepare_image_phash_ignores_reduced_decoding(tmp_path: Path):
     """The same picture as a big JPEG (decoded at 1/8) and a small PNG gets nearly the same pHash."""
-    from cropkit.phash import hamming
+    from cropkit.extract.phash import hamming
 
     src = photo_like(1600, 1200, 10)
     big = tmp_path / "big.jpg"

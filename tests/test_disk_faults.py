@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from cropkit.cache import ProcessedCache
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision, read_crops, read_suggestions
+from cropkit.features.cache import ProcessedCache
+from cropkit.features.store import FeatureStore, NpyStore
 from cropkit.fileio import BadLine, append_jsonl, read_jsonl
 from cropkit.layout import Layout
-from cropkit.proposer import CropProposer
-from cropkit.review import CropReviewer
-from cropkit.review_session import ReviewSession, order_queue, pending_images
-from cropkit.store import FeatureStore, NpyStore
-from cropkit.suggest import Suggester
+from cropkit.learn.proposer import CropProposer
+from cropkit.learn.suggest import Suggester
+from cropkit.review.session import ReviewSession, order_queue, pending_images
+from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import fill, remount, tmpfs
 from tests.libgen import changed_entries, save_photo, snapshot, square_on_subject, subject_photo

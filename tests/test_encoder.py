@@ -10,8 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cropkit.decode import squash_to_square
-from cropkit.encoder import (
+from cropkit.errors import CropkitError, WeightsUnavailable
+from cropkit.extract.decode import squash_to_square
+from cropkit.extract.prepare import prepare_image
+from cropkit.features.encoder import (
     FEATURE_BUDGET_BYTES,
     ClipEncoder,
     batch_size_for,
@@ -19,9 +21,7 @@ from cropkit.encoder import (
     pick_device,
     resolve_weights,
 )
-from cropkit.errors import CropkitError, WeightsUnavailable
-from cropkit.prepare import prepare_image
-from cropkit.store import npy_bytes, pack_features
+from cropkit.features.store import npy_bytes, pack_features
 from tests.conftest import TINY
 from tests.libgen import photo_like
 

@@ -13,14 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
-import cropkit.prepare
+import cropkit.extract.prepare
 from cropkit.cli import main
-from cropkit.composition import Cues
-from cropkit.encoder import FEATURE_BUDGET_BYTES
-from cropkit.extract import ExtractOptions, run_extract
+from cropkit.extract.options import ExtractOptions
+from cropkit.extract.pipeline import run_extract
+from cropkit.extract.sidecars import clean_sidecars
+from cropkit.features.cues import Cues
+from cropkit.features.encoder import FEATURE_BUDGET_BYTES
+from cropkit.features.store import FeatureStore, NpyStore
 from cropkit.fileio import read_jsonl
-from cropkit.sidecars import clean_sidecars
-from cropkit.store import FeatureStore, NpyStore
 from tests.conftest import TINY, tiny_args
 from tests.libgen import make_library, save_photo, snapshot
 
@@ -43,13 +44,13 @@ def extract(root: Path, capsys, *extra: str) -> str:
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Record every source file that extraction opens (decoding runs in process with --workers 0)."""
     opened: list[Path] = []
-    real = cropkit.prepare.read_source_bytes
+    real = cropkit.extract.prepare.read_source_bytes
 
     def spy(path, *args, **kwargs):
         opened.append(Path(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(cropkit.prepare, "read_source_bytes", spy)
+    monkeypatch.setattr(cropkit.extract.prepare, "read_source_bytes", spy)
     return opened
 
 
@@ -80,7 +81,7 @@ def test_extract_writes_features_and_one_cache_line_per_image(root: Path, capsys
 def test_rerun_skips_unchanged_files_without_opening_them(root: Path, capsys, monkeypatch):
     extract(root, capsys)
     opened = count_reads(monkeypatch)
-    monkeypatch.setattr("cropkit.encoder.ClipEncoder", None)  # a rerun with nothing to do needs no model
+    monkeypatch.setattr("cropkit.features.encoder.ClipEncoder", None)  # a rerun with nothing to do needs no model
     out = extract(root, capsys)
     assert opened == []
     assert "processed:  0 new images" in out and "images/s" not in out and "cached:     6" in out
@@ -244,7 +245,7 @@ def test_decode_workers_run_at_lower_priority_than_the_encoder():
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from cropkit.extract import _decode_worker_init
+    from cropkit.extract.pipeline import _decode_worker_init
 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=ctx, initializer=_decode_worker_init) as pool:

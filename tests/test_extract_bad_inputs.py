@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import cropkit.prepare
+import cropkit.extract.prepare
 from cropkit.cli import main
 from cropkit.fileio import read_jsonl
 from tests.conftest import tiny_args
@@ -20,14 +20,14 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     expect = make_hostile_library(images)
     locked = save_photo(images / "locked.jpg", seed=9)
     expect["locked.jpg"] = "unreadable"
-    real = cropkit.prepare.read_source_bytes
+    real = cropkit.extract.prepare.read_source_bytes
 
     def deny_locked(path, *args, **kwargs):  # root reads through chmod 000, so refuse as the OS would
         if Path(path) == locked:
             raise PermissionError(13, "Permission denied", str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(cropkit.prepare, "read_source_bytes", deny_locked)
+    monkeypatch.setattr(cropkit.extract.prepare, "read_source_bytes", deny_locked)
     before = snapshot(images)
     yield tmp_path, expect
     assert changed_entries(before, snapshot(images)) == {}

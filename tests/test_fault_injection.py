@@ -17,7 +17,7 @@ import pytest
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision, read_crops
 from cropkit.fileio import BadLine, read_jsonl
-from cropkit.proposer import CropProposer
+from cropkit.learn.proposer import CropProposer
 from tests.conftest import TINY, TINY_CONFIG, tiny_args
 from tests.libgen import changed_entries, save_photo, snapshot, square_on_subject, subject_photo
 
@@ -122,7 +122,7 @@ def test_reviewer_logging_while_train_reads_loses_nothing(library):
     import threading
 
     from cropkit.decisions import SuggestionDecision, read_suggestions
-    from cropkit.train import TrainOptions, run_train
+    from cropkit.learn.train import TrainOptions, run_train
 
     root, _ = library
     assert main(tiny_args(root)) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cropkit.metrics import ACCEPT_IOU, score_proposals
+from cropkit.learn.metrics import ACCEPT_IOU, score_proposals
 
 
 def test_scores_hand_computed():

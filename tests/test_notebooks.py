@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from cropkit.decisions import read_suggestions
-from cropkit.runs import NOTEBOOKS, notebooks_dir, run_notebooks
-from cropkit.simulate import build_demo_root
+from cropkit.demo.photographer import build_demo_root
+from cropkit.notebooks import NOTEBOOKS, notebooks_dir, run_notebooks
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot
 
@@ -37,7 +37,7 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell(name):
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("nbroot")
-    from cropkit.encoder import register_model_configs
+    from cropkit.features.encoder import register_model_configs
 
     register_model_configs(TINY_CONFIG)
     assert build_demo_root(root, n_crops=30, n_review=8, model=TINY, pretrained="none", log=lambda _m: None)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cropkit.phash import hamming, phash64
+from cropkit.extract.phash import hamming, phash64
 from tests.libgen import photo_like
 
 SEEDS = range(8)

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from cropkit.composition import compute_cues
 from cropkit.decisions import CropDecision, SuggestionDecision
 from cropkit.errors import CropkitError
-from cropkit.evaluation import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.features.cues import compute_cues
+from cropkit.features.store import Features
 from cropkit.geometry import iou, normalise
-from cropkit.learning import Example, ImageData, examples_from_decisions, preferred_aspects, split_by_image
-from cropkit.proposer import CropProposer, latest_proposer
-from cropkit.store import Features
-from cropkit.train import fit_proposer
+from cropkit.learn.dataset import Example, ImageData, examples_from_decisions, preferred_aspects, split_by_image
+from cropkit.learn.heldout import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.learn.proposer import CropProposer, latest_proposer
+from cropkit.learn.train import fit_proposer
 from tests.libgen import square_on_subject, subject_photo
 
 

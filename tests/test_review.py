@@ -11,10 +11,10 @@ import yaml
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision, read_crops, read_suggestions
 from cropkit.layout import Layout
-from cropkit.review import CropReviewer
-from cropkit.review_session import ReviewSession, order_queue, pending_images, resize_box
-from cropkit.suggest import Suggester
-from cropkit.train import TrainOptions, run_train
+from cropkit.learn.suggest import Suggester
+from cropkit.learn.train import TrainOptions, run_train
+from cropkit.review.session import ReviewSession, order_queue, pending_images, resize_box
+from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 

@@ -25,7 +25,7 @@ from papermill.parameterize import parameterize_notebook
 
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision
-from cropkit.suggest import Suggester
+from cropkit.learn.suggest import Suggester
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 

@@ -8,7 +8,7 @@ import yaml
 from PIL import Image
 
 from cropkit.cli import main
-from cropkit.sample_library import SAMPLE_PHOTOS, build_sample_library
+from cropkit.demo.samples import SAMPLE_PHOTOS, build_sample_library
 from tests.libgen import snapshot
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cropkit.scan import Found, Skipped, find_images, is_image_name, walk_files
+from cropkit.extract.scan import Found, Skipped, find_images, is_image_name, walk_files
 from tests.helpers.deadline import deadline
 from tests.libgen import changed_entries, make_library, snapshot
 

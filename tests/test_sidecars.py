@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cropkit.fileio import TMP_MARK
-from cropkit.sidecars import (
+from cropkit.extract.sidecars import (
     SIDECAR_SUFFIXES,
     SidecarRegistry,
     clean_sidecars,
@@ -21,6 +20,7 @@ from cropkit.sidecars import (
     sidecar_path,
     write_sidecar,
 )
+from cropkit.fileio import TMP_MARK
 from tests.libgen import changed_entries, save_photo, snapshot
 
 SIDECARS = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from cropkit.demo.photographer import TASTES, TasteRun, beats_baselines_from, run_taste_benchmark, write_reports
 from cropkit.errors import CropkitError
-from cropkit.simulate import TASTES, TasteRun, beats_baselines_from, run_taste_benchmark, write_reports
 from tests.conftest import TINY
 
 

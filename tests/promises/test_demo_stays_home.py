@@ -12,9 +12,9 @@ import pytest
 
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
+from cropkit.demo.photographer import build_demo_root, run_taste_benchmark, simulated_review
 from cropkit.errors import CropkitError
-from cropkit.runs import notebooks_dir
-from cropkit.simulate import build_demo_root, run_taste_benchmark, simulated_review
+from cropkit.notebooks import notebooks_dir
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, make_library, snapshot
 

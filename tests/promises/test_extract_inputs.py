@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cropkit.extract
+import cropkit.extract.pipeline
 from cropkit.cli import main
 from cropkit.errors import CropkitError
-from cropkit.extract import ExtractOptions, default_workers, run_extract
+from cropkit.extract.options import ExtractOptions
+from cropkit.extract.pipeline import default_workers, run_extract
+from cropkit.features.store import FeatureStore
 from cropkit.fileio import read_jsonl
 from cropkit.layout import Layout
-from cropkit.store import FeatureStore
 from tests.conftest import TINY, tiny_args
 from tests.libgen import save_photo
 
@@ -80,13 +81,13 @@ def test_workers_are_capped_to_the_cores_and_negative_counts_refused(tmp_path: P
     for i in range(3):
         save_photo(images / f"p{i}.jpg", 64, 48, seed=i)
     pools: list[int] = []
-    real_pool = cropkit.extract.ProcessPoolExecutor
+    real_pool = cropkit.extract.pipeline.ProcessPoolExecutor
 
     def recording_pool(max_workers, **kwargs):
         pools.append(max_workers)
         return real_pool(max_workers, **kwargs)
 
-    monkeypatch.setattr(cropkit.extract, "ProcessPoolExecutor", recording_pool)
+    monkeypatch.setattr(cropkit.extract.pipeline, "ProcessPoolExecutor", recording_pool)
     opts = ExtractOptions(root=tmp_path, model=TINY, pretrained="none", progress=False, workers=10_000)
     said: list[str] = []
     summary = run_extract(opts, log=said.append)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cropkit.bench import write_report
+from cropkit.bench.learning import write_report
 from cropkit.cli import main
 from cropkit.errors import CropkitError
 from cropkit.layout import GENERATED_MARK, claim_generated_root

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cropkit.cli import main
+from cropkit.extract.scan import Found, Skipped, find_images
 from cropkit.fileio import read_jsonl
-from cropkit.scan import Found, Skipped, find_images
 from tests.conftest import tiny_args
 from tests.helpers.deadline import deadline
 from tests.helpers.small_disk import tmpfs

@@ -62,7 +62,7 @@ def test_a_run_has_no_plain_text_kernel_warning(tmp_path, capfd):
 
 
 def test_values_are_typed_by_the_parameters_cells(tmp_path):
-    from cropkit.runs import notebook_parameters
+    from cropkit.notebooks import notebook_parameters
 
     (tmp_path / "weights.pt").write_bytes(b"")
     pairs = [("steps", "5"), ("holdout", "0"), ("learning_curve", "false"), ("max_images", "null"),

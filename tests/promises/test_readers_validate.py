@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from cropkit.candidates import FEATURE_NAMES
 from cropkit.cli import main
-from cropkit.composition import Cues
 from cropkit.decisions import CropDecision, read_crops, read_suggestions
 from cropkit.errors import CropkitError
-from cropkit.proposer import CropProposer, ProposerNet
-from cropkit.store import Features
+from cropkit.features.cues import Cues
+from cropkit.features.store import Features
+from cropkit.learn.candidates import FEATURE_NAMES
+from cropkit.learn.proposer import CropProposer, ProposerNet
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.deadline import deadline
 from tests.promises.learning_root import make_trained_root
@@ -88,7 +88,7 @@ OK_ENTRY = {"path": "data/training_data/a.jpg", "size": 1000, "mtime_ns": 1, "mo
     {"error": "x"}, {"ts": float("nan")}, {"path": ""}, {"model": 5},
 ])
 def test_a_cache_line_with_a_bad_field_is_refused(change):
-    from cropkit.cache import CacheEntry
+    from cropkit.features.cache import CacheEntry
 
     assert CacheEntry.from_json(OK_ENTRY).width == 400
     with pytest.raises(ValueError, match=repr(next(iter(change)))):
@@ -260,7 +260,7 @@ def test_a_pipe_in_a_model_config_folder_is_refused_not_waited_on(tmp_path, caps
 
 
 def test_a_config_that_cannot_be_built_is_not_blamed_on_weights(tmp_path):
-    from cropkit.encoder import ClipEncoder, register_model_configs, resolve_weights
+    from cropkit.features.encoder import ClipEncoder, register_model_configs, resolve_weights
 
     cfg = json.loads(TINY_CONFIG.read_text())
     cfg["vision_cfg"]["width"] = "wide"
@@ -274,7 +274,7 @@ def test_a_config_that_cannot_be_built_is_not_blamed_on_weights(tmp_path):
 # ---- 20: noise ----------------------------------------------------------------------------------------------------
 
 def test_a_random_encoder_on_purpose_does_not_log_open_clips_warning(caplog):
-    from cropkit.encoder import ClipEncoder, resolve_weights
+    from cropkit.features.encoder import ClipEncoder, resolve_weights
 
     with caplog.at_level(logging.WARNING):
         ClipEncoder(TINY, resolve_weights(TINY, "none"), torch.device("cpu"))
@@ -285,7 +285,7 @@ def test_one_decision_is_singular(tmp_path_factory, capsys):
     root = make_trained_root(tmp_path_factory.mktemp("one"), n=1)
     out = capsys.readouterr().out
     assert "trained on: 1 decision, " in out and "1 decisions" not in out
-    from cropkit.evaluate import report_lines
+    from cropkit.evaluate.report import report_lines
 
     report = {"proposer": "p", "held_out_images": 1, "methods": {}, "suggestions": {"by_model": {}},
               "figures": {}}
@@ -297,7 +297,7 @@ def test_one_decision_is_singular(tmp_path_factory, capsys):
 def test_a_surrogate_escaped_name_maps_to_its_file_and_splits(tmp_path):
     from cropkit.decisions import safe_image_path
     from cropkit.layout import Layout
-    from cropkit.learning import split_by_image
+    from cropkit.learn.dataset import split_by_image
 
     images = tmp_path / "data/training_data"
     images.mkdir(parents=True)
@@ -311,7 +311,7 @@ def test_a_surrogate_escaped_name_maps_to_its_file_and_splits(tmp_path):
 
 
 def test_suggest_json_lines_print_for_any_name():
-    from cropkit.suggest import result_json
+    from cropkit.learn.suggest import result_json
 
     line = result_json({"image": "d/" + os.fsdecode(b"caf\xe9.jpg") + " é", "suggestions": []})
     line.encode("utf-8")  # printable on a UTF-8 stdout
@@ -336,7 +336,7 @@ def test_train_and_suggest_handle_a_file_name_that_is_not_utf8(tmp_path, capsys)
                                 "crop": list(square_on_subject(*img.size, subject)), "ts": i + 1}) + "\n")
     assert main(["train", "--root", str(tmp_path), *FEATURES, "--steps", "5", "--no-progress", "--workers", "0"]) == 0
     assert "trained on: 4 decisions" in capsys.readouterr().out
-    from cropkit.suggest import Suggester, result_json
+    from cropkit.learn.suggest import Suggester, result_json
 
     suggester = Suggester.open(tmp_path)
     line = result_json(suggester.suggest(images / names[0]))

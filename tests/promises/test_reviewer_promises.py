@@ -19,10 +19,10 @@ import pytest
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision
 from cropkit.layout import Layout
-from cropkit.review import CropReviewer, open_reviewer
-from cropkit.review_session import ReviewSession, order_queue, pending_images, read_companion
-from cropkit.suggest import Suggester
-from cropkit.train import TrainOptions, run_train
+from cropkit.learn.suggest import Suggester
+from cropkit.learn.train import TrainOptions, run_train
+from cropkit.review.session import ReviewSession, order_queue, pending_images, read_companion
+from cropkit.review.widget import CropReviewer, open_reviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import square_on_subject, subject_photo
@@ -191,8 +191,8 @@ def test_an_oversized_companion_is_a_note(tmp_path):
 
 OTHER_REVIEWER = textwrap.dedent("""
     import sys, time
-    from cropkit.encoder import register_model_configs
-    from cropkit.review import open_reviewer
+    from cropkit.features.encoder import register_model_configs
+    from cropkit.review.widget import open_reviewer
     register_model_configs(sys.argv[2])
     rv = open_reviewer(sys.argv[1])
     rv.accept()

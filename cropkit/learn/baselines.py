@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from cropkit.candidates import CueTables, candidate_set
-from cropkit.composition import Cues
+from cropkit.features.cues import Cues
 from cropkit.geometry import (
     STANDARD_ASPECTS,
     Box,
@@ -17,6 +16,7 @@ from cropkit.geometry import (
     nms_top_k,
     normalise,
 )
+from cropkit.learn.candidates import CueTables, candidate_set
 
 
 @dataclass(frozen=True)

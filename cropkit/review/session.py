@@ -1,6 +1,6 @@
 """The review loop without any widget: a queue of images, editable crops, decisions, undo and statistics.
 
-Coordinates are pixels of the full-resolution upright image. The ipycanvas widget (``cropkit.review``) and the
+Coordinates are pixels of the full-resolution upright image. The ipycanvas widget (``cropkit.review.widget``) and the
 tests drive the same methods; every decision is appended to the logs at once. An image that cannot be read is
 shown with its reason and nothing to decide; a decision is logged once, for the image shown.
 """
@@ -100,7 +100,7 @@ def resize_box(start: Box, handle: str, x: float, y: float, aspect: float | None
 
 @dataclass
 class ReviewSession:
-    """A review of ``queue`` (absolute image paths) with suggestions from ``suggester`` (cropkit.suggest)."""
+    """A review of ``queue`` (absolute image paths) with suggestions from ``suggester`` (cropkit.learn.suggest)."""
 
     suggester: object
     queue: list[Path]
@@ -428,12 +428,12 @@ def pending_images(layout) -> list[Path]:
     """Images of ``layout``'s library that no log line decides yet (a crop or a suggestion outcome); log names
     and library files are matched through ``layout.relative_name``, as the reviewer logs them."""
     from cropkit.decisions import read_crops, read_suggestions
-    from cropkit.scan import Found
+    from cropkit.extract.scan import Found, find_images
 
     crops, _ = read_crops(layout.logs)
     suggestions, _ = read_suggestions(layout.logs)
     done = {d.image for d in [*crops, *suggestions]}
-    found = [f.path for f in layout.find_images() if isinstance(f, Found)]
+    found = [f.path for f in find_images(layout.images, prune=layout.ai_data) if isinstance(f, Found)]
     return [p for p in found if layout.relative_name(p) not in done]
 
 

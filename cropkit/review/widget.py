@@ -18,10 +18,10 @@ from pathlib import Path
 import ipywidgets as widgets
 from ipycanvas import MultiCanvas, hold_canvas
 
-from cropkit.decode import DecodeError, decode_oriented_rgb
 from cropkit.errors import explain_os_error
+from cropkit.extract.decode import DecodeError, decode_oriented_rgb
 from cropkit.fileio import read_source_bytes
-from cropkit.review_session import ASPECT_CHOICES, ReviewSession
+from cropkit.review.session import ASPECT_CHOICES, ReviewSession
 
 GREEN = "#39ff14"
 HANDLE_PX = 9  # handle squares and the grab tolerance, in canvas pixels
@@ -395,9 +395,9 @@ def open_reviewer(root: str | Path = ".", model: str | Path | None = None, image
     from dataclasses import replace
 
     from cropkit.layout import Layout
-    from cropkit.review_session import log_sizes, order_queue, pending_images
-    from cropkit.suggest import Suggester
-    from cropkit.train import TrainOptions, run_train
+    from cropkit.learn.suggest import Suggester
+    from cropkit.learn.train import TrainOptions, run_train
+    from cropkit.review.session import log_sizes, order_queue, pending_images
 
     layout = Layout.from_args(root, images)
     suggester = replace(Suggester.open(layout.root, model, device), layout=layout)  # names images as the logs do

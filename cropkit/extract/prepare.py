@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cropkit.composition import compute_cues
-from cropkit.decode import DecodeError, decode_oriented_rgb, squash_to_square
+from cropkit.extract.decode import DecodeError, decode_oriented_rgb, squash_to_square
+from cropkit.extract.phash import phash64
+from cropkit.features.cues import compute_cues
 from cropkit.fileio import NotRegularFile, read_source_bytes
-from cropkit.phash import phash64
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger "images" are refused before reading
 
@@ -32,7 +32,7 @@ class Prepared:
     width: int
     height: int
     pixels: np.ndarray  # (S, S, 3) uint8, the whole frame squashed
-    cues: np.ndarray  # (2, C, C) float16 saliency and edges, see cropkit.composition
+    cues: np.ndarray  # (2, C, C) float16 saliency and edges, see cropkit.features.cues
 
 
 @dataclass

@@ -9,9 +9,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from cropkit.composition import Cues
+from cropkit.features.cues import Cues
+from cropkit.features.store import Features
 from cropkit.geometry import candidate_boxes, normalise
-from cropkit.store import Features
 
 SCALES = (1.0, 0.92, 0.84, 0.76, 0.68, 0.6, 0.52, 0.44)
 STEPS = 9

@@ -10,17 +10,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cropkit.cache import ProcessedCache
-from cropkit.composition import Cues
-from cropkit.encoder import ClipEncoder, pick_device, resolve_weights
 from cropkit.errors import CropkitError, explain_os_error
-from cropkit.extract import Stores, store_prepared
+from cropkit.extract.prepare import Failed, prepare_image
+from cropkit.extract.save import Stores, store_prepared
+from cropkit.extract.scan import Skipped, stat_image
+from cropkit.features.cache import ProcessedCache
+from cropkit.features.cues import Cues
+from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
+from cropkit.features.store import FeatureStore, NpyStore, pack_features, unpack_features
 from cropkit.layout import Layout
-from cropkit.learning import ImageData
-from cropkit.prepare import Failed, prepare_image
-from cropkit.proposer import CropProposer, latest_proposer
-from cropkit.scan import Skipped, stat_image
-from cropkit.store import FeatureStore, NpyStore, pack_features, unpack_features
+from cropkit.learn.dataset import ImageData
+from cropkit.learn.proposer import CropProposer, latest_proposer
 
 
 @dataclass

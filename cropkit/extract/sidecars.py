@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cropkit.extract.scan import walk_files
 from cropkit.fileio import (
     TMP_MARK,
     BadLine,
@@ -20,7 +21,6 @@ from cropkit.fileio import (
     read_source_bytes,
     temp_writer_alive,
 )
-from cropkit.scan import walk_files
 
 SIDECAR_SUFFIXES = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")
 MAX_SIDECAR_BYTES = 1 << 24  # a recorded name holding more than this was replaced by something else

@@ -25,8 +25,8 @@ from open_clip.model import resize_pos_embed
 from safetensors import safe_open
 
 from cropkit.errors import CropkitError, WeightsUnavailable
+from cropkit.features.model_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
 from cropkit.fileio import read_source_bytes
-from cropkit.model_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
 
 FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
 NPY_HEADER_BYTES = 128

@@ -16,37 +16,19 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from cropkit.cache import CacheEntry, ProcessedCache
-from cropkit.composition import CUES_SHAPE
 from cropkit.errors import CropkitError
+from cropkit.extract.options import ExtractOptions
+from cropkit.extract.prepare import Failed, Prepared, prepare_image
+from cropkit.extract.save import Stores, store_prepared
+from cropkit.extract.scan import Found, Skipped, find_images, stat_image
+from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
+from cropkit.features.cache import CacheEntry, ProcessedCache
+from cropkit.features.cues import CUES_SHAPE
+from cropkit.features.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
+from cropkit.features.store import FeatureStore, NpyStore, feature_shape, npy_bytes
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
-from cropkit.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
-from cropkit.prepare import Failed, Prepared, prepare_image
 from cropkit.remembered import pretrained_spec, remember, resolve_encoder
-from cropkit.scan import Found, Skipped, stat_image
-from cropkit.sidecars import SidecarRegistry, write_sidecar
-from cropkit.store import FeatureStore, NpyStore, feature_shape, npy_bytes, pack_features
-
-
-@dataclass
-class ExtractOptions:
-    """Everything ``cropkit extract`` can be told; the CLI and notebooks fill the same fields."""
-
-    root: str | Path = "."
-    images: str | Path | None = None
-    model: str | None = None  # None: the root's remembered encoder (cropkit.remembered), else ViT-B-32
-    pretrained: str | None = None  # None: the root's remembered weights, else openai
-    device: str = "auto"
-    precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
-    batch_size: int | None = None  # None: 32 on CPU, sized to the free memory on CUDA
-    workers: int = -1  # -1: one per core; never more than default_workers()
-    max_images: int | None = None
-    force: bool = False
-    retry_failed: bool = False
-    sidecars: bool = False
-    progress: bool = True
-    paths: list[Path] | None = None  # just these files instead of scanning the library
 
 
 @dataclass
@@ -105,15 +87,6 @@ def _by_reason(counts: Counter) -> str:
     return ", ".join(f"{kind}: {n}" for kind, n in sorted(counts.items()))
 
 
-@dataclass(frozen=True)
-class Stores:
-    """Where one run writes: the model's feature files and the model-free cue files."""
-
-    features: FeatureStore
-    cues: NpyStore
-    sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
-
-
 def default_workers() -> int:
     """One decode worker per core: decoding a camera JPEG costs about as much CPU as encoding it on a CPU,
     and far more than encoding it on a GPU. At most 16 (about 64 MB each); they run at lower priority
@@ -168,7 +141,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
     if todo:
-        from cropkit.encoder import ClipEncoder, check_model_name, pick_device, resolve_weights
+        from cropkit.features.encoder import ClipEncoder, check_model_name, pick_device, resolve_weights
 
         check_model_name(opts.model)
         weights = resolve_weights(opts.model, opts.pretrained)
@@ -191,7 +164,10 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
     """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
     store = stores.features
     todo: list[Found] = []
-    found = layout.find_images() if opts.paths is None else (stat_image(Path(p)) for p in opts.paths)
+    if opts.paths is None:  # cropkit's own data/ai_data is never taken for photos, even inside the library
+        found = find_images(layout.images, prune=layout.ai_data)
+    else:
+        found = (stat_image(Path(p)) for p in opts.paths)
     for item in found:
         rel = layout.relative_name(item.path)
         if isinstance(item, Skipped):
@@ -290,24 +266,6 @@ def _store_batch(batch: list[Prepared], encoder, layout: Layout, cache: Processe
         if opts.sidecars:
             _write_sidecars(p.path, global_emb[i], p.phash, stores, summary)
         summary.processed += 1
-
-
-def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout: Layout, cache: ProcessedCache,
-                   stores: Stores, force: bool = False) -> bool:
-    """Write one image's feature and cue files, then its cache line (files first: a kill loses no line).
-
-    Returns False when the features were already stored for identical content.
-    """
-    features = pack_features(global_emb, grid)
-    wrote = force or not stores.features.is_whole(p.hash, features.shape)
-    if wrote:
-        stores.features.write(p.hash, features)
-    if force or not stores.cues.is_whole(p.hash, p.cues.shape):
-        stores.cues.write(p.hash, p.cues)
-    shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
-    cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.model_id, "ok",
-                            hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
-    return wrote
 
 
 def _write_sidecars(image: Path, global_emb, phash: str | None, stores: Stores, summary: ExtractSummary) -> None:

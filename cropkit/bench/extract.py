@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cropkit.demo.samples import build_sample_library
 from cropkit.fileio import atomic_write_bytes
 from cropkit.layout import claim_generated_root
-from cropkit.sample_library import build_sample_library
 
 
 def camera_library(dest: Path, n: int, log: Callable[[str], None] = print) -> list[Path]:
@@ -53,7 +53,7 @@ def measure_ceiling(model: str, pretrained: str, device: str, precision: str, ba
     spent per image (all threads), and the batch size (``None``: the encoder's default for the device)."""
     import torch
 
-    from cropkit.encoder import ClipEncoder, pick_device, resolve_weights
+    from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
 
     enc = ClipEncoder(model, resolve_weights(model, pretrained), pick_device(device), precision)
     batch_size = batch_size or enc.default_batch_size()
@@ -72,7 +72,7 @@ def measure_ceiling(model: str, pretrained: str, device: str, precision: str, ba
 def measure_prepare(paths: list[Path], input_size: int = 224) -> float:
     """CPU seconds per image of everything before the encoder (read, SHA-256, reduced decode, squash,
     pHash, cues), measured in this process, one image after another."""
-    from cropkit.prepare import Prepared, prepare_image
+    from cropkit.extract.prepare import Prepared, prepare_image
 
     cpu = time.process_time()
     for p in paths:
@@ -86,7 +86,7 @@ def measure_naive(paths: list[Path], model: str, device: str = "cpu") -> float:
     import open_clip
     import torch
 
-    from cropkit.encoder import pick_device
+    from cropkit.features.encoder import pick_device
 
     dev = pick_device(device)
     with torch.random.fork_rng(devices=[]):
@@ -108,7 +108,7 @@ def checkpoint_file(folder: Path, model: str) -> Path:
     import open_clip
     import torch
 
-    from cropkit.model_id import RANDOM_INIT_SEED
+    from cropkit.features.model_id import RANDOM_INIT_SEED
 
     path = folder / f"{model}_random-seed{RANDOM_INIT_SEED}.pt"
     if not path.exists():
@@ -183,7 +183,7 @@ def run_extract_bench(root: Path, n_images: int = 128, model: str = "ViT-B-32", 
     paths = camera_library(root / "camera", n_images, log)
     import torch
 
-    from cropkit.encoder import pick_device
+    from cropkit.features.encoder import pick_device
 
     dev = pick_device(device)
     threads, cores = torch.get_num_threads(), os.cpu_count() or 1

@@ -21,18 +21,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cropkit.cache import CacheEntry, ProcessedCache
-from cropkit.composition import compute_cues
 from cropkit.decisions import CropDecision, append_decision
+from cropkit.demo.photographer import TASTES, subject_point
 from cropkit.errors import CropkitError
-from cropkit.extract import Stores
+from cropkit.extract.save import Stores
+from cropkit.features.cache import CacheEntry, ProcessedCache
+from cropkit.features.cues import compute_cues
+from cropkit.features.model_id import RANDOM_INIT_SEED
+from cropkit.features.store import FeatureStore, NpyStore, pack_features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.layout import Layout, claim_generated_root
-from cropkit.model_id import RANDOM_INIT_SEED
-from cropkit.simulate import TASTES, subject_point
-from cropkit.store import FeatureStore, NpyStore, pack_features
-from cropkit.suggest import Suggester
-from cropkit.train import TrainOptions, run_train
+from cropkit.learn.suggest import Suggester
+from cropkit.learn.train import TrainOptions, run_train
 
 MODEL = "ViT-B-32"
 MODEL_ID = f"{MODEL}/random-init-seed{RANDOM_INIT_SEED}"
@@ -88,7 +88,7 @@ def _percentiles(ms: list[float]) -> dict:
 def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print) -> dict:
     root = claim_generated_root(root, "benchmark")
     paths = synth_cached_library(root, n_decisions, log)
-    from cropkit.bench_extract import camera_library, run_cropkit
+    from cropkit.bench.extract import camera_library, run_cropkit
 
     out, rerun_s, _ = run_cropkit(root, root / "data" / "training_data", ["--pretrained", "none"])
     if f"cached:     {n_decisions} " not in out:

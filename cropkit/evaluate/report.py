@@ -11,16 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cropkit import plots
 from cropkit.decisions import SuggestionDecision
 from cropkit.errors import CropkitError
-from cropkit.evaluation import evaluate_methods, fitted_baselines, plural, proposer_method
-from cropkit.extract import ExtractOptions
+from cropkit.evaluate import plots
+from cropkit.extract.options import ExtractOptions
 from cropkit.geometry import denormalise
 from cropkit.layout import Layout
-from cropkit.learning import Example
-from cropkit.proposer import CropProposer, latest_proposer
-from cropkit.train import load_logged_data
+from cropkit.learn.dataset import Example, load_logged_data
+from cropkit.learn.heldout import evaluate_methods, fitted_baselines, plural, proposer_method
+from cropkit.learn.proposer import CropProposer, latest_proposer
 
 
 @dataclass

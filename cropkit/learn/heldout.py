@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cropkit.baselines import BASELINES, Baseline
 from cropkit.geometry import Box, denormalise, iou
-from cropkit.learning import Example, ImageData
-from cropkit.metrics import score_proposals
-from cropkit.proposer import CropProposer
+from cropkit.learn.baselines import BASELINES, Baseline
+from cropkit.learn.dataset import Example, ImageData
+from cropkit.learn.metrics import score_proposals
+from cropkit.learn.proposer import CropProposer
 
 Method = Callable[[Example, ImageData], list[Box]]
 TOP_K = 3

@@ -1,106 +1,25 @@
-"""From logged decisions to training examples and a fitted proposer network.
+"""Fitting the proposer network: candidates sampled per image with their features and targets, then training.
 
-How each decision teaches: a plain crop and an approved suggestion are positives; a modified suggestion
-teaches its final box as a positive and its suggested box as a negative (it was worse); a rejected
-suggestion's box is a negative (it was wrong). Positives pull probability onto candidates that overlap
-them and teach refinements towards them; negatives push probability away from candidates that overlap them.
+Positives pull probability onto candidates that overlap them and teach refinements towards them; negatives push
+probability away from candidates that overlap them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from cropkit.baselines import Target
-from cropkit.candidates import ImageContext, candidate_features, candidate_set
-from cropkit.composition import Cues
-from cropkit.decisions import CropDecision, SuggestionDecision
-from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, iou_matrix, nearest_standard_aspect, normalise
-from cropkit.proposer import ProposerNet
-from cropkit.store import Features
+from cropkit.geometry import STANDARD_ASPECTS, denormalise, iou_matrix, nearest_standard_aspect
+from cropkit.learn.candidates import ImageContext, candidate_features, candidate_set
+from cropkit.learn.dataset import Example, ImageData
+from cropkit.learn.proposer import ProposerNet
 
 CANDIDATES_PER_IMAGE = 96
 BATCH_IMAGES = 32
 TEMPERATURE = 0.08
-
-
-@dataclass
-class Example:
-    """Everything the logs say about one image, in normalised coordinates."""
-
-    image: str
-    width: int
-    height: int
-    positives: list[Box] = field(default_factory=list)
-    negatives: list[Box] = field(default_factory=list)
-
-    def targets(self) -> list[Target]:
-        return [Target(self.width, self.height, denormalise(b, self.width, self.height)) for b in self.positives]
-
-
-@dataclass(frozen=True)
-class ImageData:
-    """The stored features and cues of one image."""
-
-    features: Features
-    cues: Cues
-
-
-def examples_from_decisions(crops: list[CropDecision], suggestions: list[SuggestionDecision]) -> dict[str, Example]:
-    """Group decisions by image (later size wins when an image was re-exported) into examples."""
-    examples: dict[str, Example] = {}
-
-    def ex(d) -> Example:
-        e = examples.get(d.image)
-        if e is None or (e.width, e.height) != (d.width, d.height):
-            e = examples[d.image] = Example(d.image, d.width, d.height)
-        return e
-
-    for c in crops:
-        ex(c).positives.append(normalise(c.crop, c.width, c.height))
-    for s in suggestions:
-        e = ex(s)
-        if s.decision == "approved":
-            e.positives.append(normalise(s.final or s.suggested, s.width, s.height))
-        elif s.decision == "modified":
-            e.positives.append(normalise(s.final, s.width, s.height))
-            e.negatives.append(normalise(s.suggested, s.width, s.height))
-        else:
-            e.negatives.append(normalise(s.suggested, s.width, s.height))
-    return examples
-
-
-def fingerprint(crops: list[CropDecision], suggestions: list[SuggestionDecision]) -> str:
-    """SHA-256 over the decisions used, independent of their order in the logs."""
-    lines = sorted(json.dumps(r.to_json(), sort_keys=True) for r in [*crops, *suggestions])
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
-def preferred_aspects(examples: list[Example], min_share: float = 0.15, most: int = 3) -> list[float]:
-    """The standard aspects the photographer uses for at least ``min_share`` of crops (by frequency)."""
-    names = [nearest_standard_aspect(denormalise(b, e.width, e.height)) for e in examples for b in e.positives]
-    if not names:
-        return []
-    counts = {n: names.count(n) / len(names) for n in set(names)}
-    ranked = sorted(counts, key=counts.get, reverse=True)
-    return [STANDARD_ASPECTS[n] for n in ranked[:most] if counts[n] >= min_share] or [STANDARD_ASPECTS[ranked[0]]]
-
-
-def split_by_image(images: list[str], holdout: float) -> tuple[list[str], list[str]]:
-    """Deterministic split by image name (never by line): the same image always lands on the same side."""
-    def bucket(name: str) -> float:
-        return int(hashlib.sha256(name.encode(errors="surrogateescape")).hexdigest()[:8], 16) / 0xFFFFFFFF
-
-    test = [i for i in images if bucket(i) < holdout]
-    train = [i for i in images if bucket(i) >= holdout]
-    if not train and test:  # tiny logs: keep at least one image to learn from
-        train, test = test[:1], test[1:]
-    return train, test
 
 
 @dataclass

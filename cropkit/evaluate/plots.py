@@ -129,7 +129,7 @@ def example_grid(items: list[dict], path: Path, columns: int = 4):
     """
     from matplotlib.patches import Rectangle
 
-    from cropkit.decode import decode_oriented_rgb
+    from cropkit.extract.decode import decode_oriented_rgb
     from cropkit.fileio import read_source_bytes
 
     items = sorted(items, key=lambda it: it["iou"])

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from cropkit.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
-from cropkit.composition import Cues
 from cropkit.errors import CropkitError
+from cropkit.features.cues import Cues
+from cropkit.features.model_id import load_failure_reason
+from cropkit.features.store import Features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.geometry import MAX_ASPECT, Box, check_aspect, fit_boxes_to_aspect, is_finite_number, nms_top_k
-from cropkit.model_id import load_failure_reason
-from cropkit.store import Features
+from cropkit.learn.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
 
 FORMAT = "cropkit-crop-proposer"
 DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size

@@ -1,0 +1,1 @@
+"""Measured benchmarks: extraction and learning."""

@@ -1,0 +1,1 @@
+"""The simulated photographer and the sample library."""

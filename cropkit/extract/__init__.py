@@ -1,0 +1,1 @@
+"""Photos -> features, stage by stage: scan, prepare (decode, hashes, cues), sidecars, the pipeline."""

@@ -1,0 +1,27 @@
+"""What ``cropkit extract`` can be told: one options record that the CLI, the notebooks, training and evaluation
+fill and pass down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ExtractOptions:
+    """Everything ``cropkit extract`` can be told; the CLI and notebooks fill the same fields."""
+
+    root: str | Path = "."
+    images: str | Path | None = None
+    model: str | None = None  # None: the root's remembered encoder (cropkit.remembered), else ViT-B-32
+    pretrained: str | None = None  # None: the root's remembered weights, else openai
+    device: str = "auto"
+    precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
+    batch_size: int | None = None  # None: 32 on CPU, sized to the free memory on CUDA
+    workers: int = -1  # -1: one per core; never more than default_workers()
+    max_images: int | None = None
+    force: bool = False
+    retry_failed: bool = False
+    sidecars: bool = False
+    progress: bool = True
+    paths: list[Path] | None = None  # just these files instead of scanning the library

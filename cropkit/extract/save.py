@@ -1,0 +1,42 @@
+"""Saving one image's results: its feature and cue files, then its cache line. Extraction and suggestion both
+save through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cropkit.extract.prepare import Prepared
+from cropkit.extract.sidecars import SidecarRegistry
+from cropkit.features.cache import CacheEntry, ProcessedCache
+from cropkit.features.store import FeatureStore, NpyStore, pack_features
+from cropkit.layout import Layout
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Where one run writes: the model's feature files and the model-free cue files."""
+
+    features: FeatureStore
+    cues: NpyStore
+    sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
+
+
+
+def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout: Layout, cache: ProcessedCache,
+                   stores: Stores, force: bool = False) -> bool:
+    """Write one image's feature and cue files, then its cache line (files first: a kill loses no line).
+
+    Returns False when the features were already stored for identical content.
+    """
+    features = pack_features(global_emb, grid)
+    wrote = force or not stores.features.is_whole(p.hash, features.shape)
+    if wrote:
+        stores.features.write(p.hash, features)
+    if force or not stores.cues.is_whole(p.hash, p.cues.shape):
+        stores.cues.write(p.hash, p.cues)
+    shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
+    cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.model_id, "ok",
+                            hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
+    return wrote

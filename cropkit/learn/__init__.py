@@ -1,0 +1,1 @@
+"""Decisions -> examples -> a fitted proposer -> suggestions, and the held-out comparison."""

@@ -1,0 +1,107 @@
+"""``cropkit train``: join decisions with features (extracting what is missing), fit, evaluate, save a new version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from cropkit import __version__
+from cropkit.extract.options import ExtractOptions
+from cropkit.fileio import BadLine, remove_stale_temp_files
+from cropkit.layout import Layout
+from cropkit.learn.dataset import (
+    Example,
+    ImageData,
+    fingerprint,
+    load_logged_data,
+    preferred_aspects,
+)
+from cropkit.learn.fit import BATCH_IMAGES, fit_network, training_arrays
+from cropkit.learn.heldout import evaluate_methods, fitted_baselines, plural, proposer_method, summary_only
+from cropkit.learn.proposer import CropProposer
+from cropkit.remembered import pretrained_spec, resolve_encoder
+
+
+@dataclass
+class TrainOptions:
+    """What ``cropkit train`` can be told; the feature options match ``cropkit extract``."""
+
+    root: str | Path = "."
+    images: str | Path | None = None
+    model: str | None = None  # None: the encoder the root's features came from (cropkit.remembered)
+    pretrained: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    workers: int = -1
+    steps: int = 600
+    epochs: int | None = None  # if given, overrides steps: passes over the training images
+    holdout: float = 0.2
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """The saved proposer, what was skipped, and the split and data it was trained and scored on."""
+
+    path: Path
+    proposer: CropProposer
+    layout: Layout  # where it was trained: a learning-curve report must stay out of its library
+    problems: list[BadLine] = field(default_factory=list)
+    skipped_images: dict[str, str] = field(default_factory=dict)
+    train: list[Example] = field(default_factory=list)
+    test: list[Example] = field(default_factory=list)
+    data: dict[str, ImageData] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        m = self.proposer.meta
+        out = [f"model:      {self.path}",
+               f"trained on: {plural(m['n_decisions'], 'decision')}, {plural(m['n_train_images'], 'image')} "
+               f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
+        for name, s in m["heldout"].items():
+            out.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
+                       f"BDE {s['mean_bde']:.3f}  best-of-{3} IoU {s['best_of_k_iou']:.3f}")
+        if self.problems:
+            out.append(f"skipped log lines: {len(self.problems)} (first: {self.problems[0]})")
+        if self.skipped_images:
+            first = next(iter(self.skipped_images.items()))
+            out.append(f"skipped images: {len(self.skipped_images)} (first: {first[0]}: {first[1]})")
+        return out
+
+
+def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    layout = Layout.from_args(opts.root, opts.images)
+    remove_stale_temp_files(layout.models)  # what a killed save left behind
+    model, pretrained = resolve_encoder(layout.ai_data, opts.model, opts.pretrained)
+    extract_opts = ExtractOptions(root=layout.root, images=layout.images, model=model, pretrained=pretrained,
+                                  device=opts.device, precision=opts.precision, workers=opts.workers,
+                                  progress=opts.progress)
+    logged = load_logged_data(layout, extract_opts, opts.holdout, log)
+    train, test, data = logged.train, logged.test, logged.data
+    steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
+    proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
+    heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
+    proposer.meta.update(
+        feature_model=logged.feature_model, pretrained=pretrained_spec(pretrained),
+        fingerprint=fingerprint(logged.crops, logged.suggestions),
+        n_decisions=len(logged.crops) + len(logged.suggestions), n_train_images=len(train), n_test_images=len(test),
+        heldout={k: summary_only(s) for k, s in heldout.items()},
+        cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    path = proposer.save(layout.models)
+    return TrainResult(path, proposer, layout, logged.problems, logged.skipped, train, test, data)
+
+
+def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
+                 progress: bool = False) -> CropProposer:
+    """Fit a proposer on training examples (the benchmark calls this too)."""
+    aspects = preferred_aspects(train)
+    arrays = training_arrays(train, data, aspects, seed=seed)
+    with tqdm(total=steps, desc="train", unit="step", disable=not progress) as bar:
+        net = fit_network(arrays, steps=steps, seed=seed, progress=bar)
+    return CropProposer(net, {"aspects": aspects})

@@ -1,0 +1,1 @@
+"""The crop reviewer: a session without widgets, and the ipycanvas widget."""
