@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 from cropkit.errors import TMP_MARK
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NotRegularFile(OSError):
@@ -144,13 +146,17 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def json_text(obj: Any, allow_nan: bool = True) -> str:
+    """Compact JSON with readable text kept; a str that is no valid Unicode (a file name in another encoding,
+    which os.fsdecode carries as lone surrogates) is written as \\u escapes, so the text is valid UTF-8 and
+    reading it back gives the same str."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def jsonl_line(record: dict[str, Any]) -> bytes:
-    """One record as a valid UTF-8 JSON line; a str that is no valid Unicode (a file name in another encoding,
-    which os.fsdecode carries as lone surrogates) is written escaped, so reading it back gives the same str."""
-    try:
-        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    except UnicodeEncodeError:
-        return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+    """One record as one whole JSON line."""
+    return (json_text(record) + "\n").encode("utf-8")
 
 
 def _ensure_line_start(fd: int) -> None:

@@ -5,8 +5,6 @@ Images are only read; computed features are stored under data/ai_data like ``cro
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import Cues
 from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
 from cropkit.features.store import FeatureStore, NpyStore, pack_features, unpack_features
+from cropkit.fileio import json_text
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
 from cropkit.learn.proposer import CropProposer, latest_proposer
@@ -98,14 +97,10 @@ class Suggester:
                                 for box, score in ranked]}
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def result_json(result: dict) -> str:
-    """One result as a line of strict JSON (never NaN), readable text kept; a file name that is not valid UTF-8
-    (surrogate-escaped, as Python names it) is written with \\u escapes, so the line always prints."""
-    text = json.dumps(result, ensure_ascii=False, allow_nan=False)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """One result as a line of strict JSON (never NaN); a file name that is not valid UTF-8 is written with \\u
+    escapes, so the line always prints."""
+    return json_text(result, allow_nan=False)
 
 
 def display_name(name: str) -> str:
