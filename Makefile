@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cropkit-installed
 SAMPLE := data/sample_library
-PRETRAINED ?= none
+WEIGHTS ?= $(or $(PRETRAINED),none)  # PRETRAINED: its old name
 
 .PHONY: demo test lint bench taste-bench review-bench clean-venv
 
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/cropkit sample-library $(SAMPLE)
-	$(BIN)/cropkit extract --images $(SAMPLE) --pretrained $(PRETRAINED)
-	$(BIN)/cropkit notebooks --demo --root data/demo -p pretrained $(PRETRAINED)
+	$(BIN)/cropkit extract --images $(SAMPLE) --weights $(WEIGHTS)
+	$(BIN)/cropkit notebooks --demo --root data/demo -p weights $(WEIGHTS)
 
 # The browser test drives Debian's Chromium through Playwright (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium

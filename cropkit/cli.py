@@ -37,6 +37,25 @@ free version, with metadata and held-out metrics against the baselines.
 """
 
 
+class _OldSpelling(argparse.Action):
+    """A renamed flag's old spelling, kept for one release: it still works, says the new one, and is hidden
+    from --help."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cropkit: note: {option_string} is now {self.new}; the old spelling will be removed in a later "
+              "release", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _renamed(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept ``old`` as a deprecated spelling of the flag ``new`` declared just before."""
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_OldSpelling, new=new)
+
+
 def _parents() -> dict[str, argparse.ArgumentParser]:
     """The options several commands share, declared once each (argparse parent parsers)."""
 
@@ -49,17 +68,20 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     library.add_argument("--images", metavar="DIR",
                          help="the photo library to read (default: the library ROOT's last extract read, else "
                               "ROOT/data/training_data)")
-    config.add_argument("--model-config", metavar="JSON",
+    config.add_argument("--arch-config", metavar="JSON",
                         help="register extra open_clip architectures from a JSON file or folder of them")
+    _renamed(config, "--model-config", "--arch-config")
     device.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="auto picks cuda, then mps, then cpu (default: auto)")
     progress.add_argument("--no-progress", action="store_true", help="no progress bars")
-    features.add_argument("--model", default=None,
+    features.add_argument("--arch", default=None,
                           help="open_clip architecture (default: the one ROOT's features came from, else ViT-B-32)")
-    features.add_argument("--pretrained", default=None,
+    features.add_argument("--weights", default=None,
                           help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
                                "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: the "
                                "weights ROOT's features came from, remembered by extract; else openai)")
+    _renamed(features, "--model", "--arch")
+    _renamed(features, "--pretrained", "--weights")
     features.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                           help="encoder arithmetic: auto uses fp16 on CUDA and bf16 on CPUs that have it in "
                                "hardware (features within cosine 0.9999 of fp32), else fp32 (default: auto)")
@@ -112,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "cached features when the image is unchanged, computes them otherwise "
                              "(the image is only read).")
     sg.add_argument("images", nargs="+", metavar="IMAGE")
-    sg.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest crop_proposer_vN.pth)")
+    sg.add_argument("--proposer", metavar="PATH", help="a proposer file (default: the latest crop_proposer_vN.pth)")
+    _renamed(sg, "--model", "--proposer")
     sg.add_argument("--aspect", metavar="W:H", help="required aspect, e.g. 4:5 or 16:9 (default: learned)")
     sg.add_argument("--top-k", type=_positive, default=3, help="how many suggestions per image (default: 3)")
     sg.add_argument("--json", action="store_true", help="one JSON object per image per line")
@@ -125,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU; and the "
                              "acceptance of logged suggestions over time and by model version. Writes "
                              "report.json and PNG figures under data/ai_data/reports/.")
-    ev.add_argument("--model", metavar="PATH", help="a proposer file (default: the latest)")
+    ev.add_argument("--proposer", metavar="PATH", help="a proposer file (default: the latest)")
+    _renamed(ev, "--model", "--proposer")
     ev.add_argument("--holdout", type=_share, default=0.2, help="held-out share, as in train (default: 0.2)")
     ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
     ev.add_argument("--out", metavar="DIR", help="report folder (default: data/ai_data/reports/evaluation_<time>)")
@@ -141,8 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", default="docs/taste_benchmark.md", help="Markdown report (JSON beside it)")
     bt.add_argument("--train", type=_positive, default=300, help="training pictures (default: 300)")
     bt.add_argument("--test", type=_positive, default=120, help="held-out pictures (default: 120)")
-    bt.add_argument("--model", default="ViT-B-32")
-    bt.add_argument("--pretrained", default="none")
+    bt.add_argument("--arch", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
+    bt.add_argument("--weights", default="none",
+                    help="open_clip weights tag, a checkpoint file, or none (UNTRAINED; the default)")
+    _renamed(bt, "--model", "--arch")
+    _renamed(bt, "--pretrained", "--weights")
     bt.add_argument("--steps", type=_positive, default=600)
     bt.set_defaults(func=_cmd_benchmark_taste)
 
@@ -227,7 +254,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     _register(args)
     opts = ExtractOptions(
-        root=args.root, images=args.images, model=args.model, pretrained=args.pretrained, device=args.device,
+        root=args.root, images=args.images, arch=args.arch, weights=args.weights, device=args.device,
         precision=args.precision, batch_size=args.batch_size, workers=args.workers, max_images=args.max_images,
         force=args.force, retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
     )
@@ -236,26 +263,26 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_if_untrained(model_id: str) -> None:
-    from cropkit.features.model_id import is_untrained
+def _warn_if_untrained(encoder_id: str) -> None:
+    from cropkit.features.encoder_id import is_untrained
 
-    if is_untrained(model_id):
-        print(f"!!! {model_id}: these suggestions stand on an UNTRAINED encoder (random weights); only the "
+    if is_untrained(encoder_id):
+        print(f"!!! {encoder_id}: these suggestions stand on an UNTRAINED encoder (random weights); only the "
               "composition cues carry meaning.", file=sys.stderr)
 
 
 def _register(args: argparse.Namespace) -> None:
-    if getattr(args, "model_config", None):
-        from cropkit.features.encoder import register_model_configs
+    if getattr(args, "arch_config", None):
+        from cropkit.features.encoder import register_arch_configs
 
-        register_model_configs(args.model_config)
+        register_arch_configs(args.arch_config)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from cropkit.learn.train import TrainOptions, run_train
 
     _register(args)
-    opts = TrainOptions(root=args.root, images=args.images, model=args.model, pretrained=args.pretrained,
+    opts = TrainOptions(root=args.root, images=args.images, arch=args.arch, weights=args.weights,
                         device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
                         epochs=args.epochs, holdout=args.holdout, progress=not args.no_progress)
     if args.learning_curve:  # a folder that would be overwritten, or lies in the library, is refused before training
@@ -270,7 +297,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         for path in learning_curve_figures(result, Path(args.learning_curve), opts.steps).values():
             print(f"figure:     {path}")
-    _warn_if_untrained(result.proposer.feature_model)
+    _warn_if_untrained(result.proposer.encoder_id)
     return 0
 
 
@@ -284,9 +311,9 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
         aspect = parse_aspect(args.aspect)
     except ValueError as exc:
         raise CropkitError(f"--aspect: {exc}") from None
-    suggester = Suggester.open(args.root, args.model, args.device)
-    _warn_if_untrained(suggester.feature_model)
-    cache = ProcessedCache(suggester.layout.processed_files, suggester.feature_model)
+    suggester = Suggester.open(args.root, args.proposer, args.device)
+    _warn_if_untrained(suggester.encoder_id)
+    cache = ProcessedCache(suggester.layout.processed_files, suggester.encoder_id)
     failed = 0
     for image in args.images:
         try:
@@ -298,9 +325,9 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
         if args.json:
             print(result_json(result))
         else:
-            print(f"{display_name(result['image'])}  {result['width']}x{result['height']}  ({result['model']})")
-            for rank, s in enumerate(result["suggestions"], start=1):
-                print(f"  {rank}. {s['box']}  score {s['score']:.3f}")
+            print(f"{display_name(result.image)}  {result.width}x{result.height}  ({result.proposer})")
+            for rank, s in enumerate(result.suggestions, start=1):
+                print(f"  {rank}. {[round(v, 1) for v in s.box]}  score {s.score:.3f}")
     for note in suggester.not_stored:
         print(f"cropkit: note: features not stored, they will be computed again next time: {note}", file=sys.stderr)
     return 1 if failed else 0
@@ -310,7 +337,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cropkit.evaluate.report import EvaluateOptions, report_lines, run_evaluate
 
     _register(args)
-    opts = EvaluateOptions(root=args.root, model=args.model, holdout=args.holdout, window=args.window,
+    opts = EvaluateOptions(root=args.root, proposer=args.proposer, holdout=args.holdout, window=args.window,
                            device=args.device, progress=not args.no_progress, out_dir=args.out)
     report, out = run_evaluate(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     _warn_if_untrained(report["feature_model"])
@@ -323,8 +350,8 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
 
     _register(args)
     check_report_targets(Path(args.out), Path(args.out).with_suffix(".json"))
-    runs, meta = run_taste_benchmark(Path(args.root), n_train=args.train, n_test=args.test, model=args.model,
-                                     pretrained=args.pretrained, steps=args.steps,
+    runs, meta = run_taste_benchmark(Path(args.root), n_train=args.train, n_test=args.test, arch=args.arch,
+                                     weights=args.weights, steps=args.steps,
                                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(args.out)
     write_reports(runs, meta, out, out.with_suffix(".json"))

@@ -79,6 +79,15 @@ def _ts(obj: dict) -> float:
     return _seconds(obj.get("ts"), "ts")
 
 
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One proposed crop in pixels of the upright image, with the score its proposer gave it (higher is better)."""
+
+    box: Box
+    score: float
+
+
 @dataclass(frozen=True)
 class CropDecision:
     """A crop the photographer made in any tool (several for one image mean several crops)."""
@@ -113,7 +122,7 @@ class SuggestionDecision:
     suggested: Box
     final: Box | None
     decision: str
-    model: str
+    proposer: str  # the proposer version that suggested it; "model" on disk
     ts: float
 
     @classmethod
@@ -128,14 +137,15 @@ class SuggestionDecision:
             final = None
         else:
             final = _box(obj, "final", width, height)
-        model = obj.get("model")
-        if not isinstance(model, str) or not model or len(model) > 256:
+        proposer = obj.get("model")
+        if not isinstance(proposer, str) or not proposer or len(proposer) > 256:
             raise ValueError("'model' must name the proposer that made the suggestion (at most 256 characters)")
         return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "suggested", width, height),
-                   final, decision, model, _ts(obj))
+                   final, decision, proposer, _ts(obj))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["model"] = d.pop("proposer")
         d["suggested"] = list(self.suggested)
         d["final"] = list(self.final) if self.final is not None else None
         return d

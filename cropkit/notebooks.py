@@ -24,7 +24,8 @@ from cropkit.layout import Layout, claim_generated_root
 
 NOTEBOOKS = ("01_extract_features", "02_train_crop_proposer", "03_evaluate_suggestions")
 DEMO_ROOT = "data/demo"
-PATH_PARAMETERS = frozenset({"root", "images", "model_config", "model_path"})  # relative to the caller's folder
+PATH_PARAMETERS = frozenset({"root", "images", "arch_config", "proposer"})  # relative to the caller's folder
+RENAMED = {"model": "arch", "pretrained": "weights", "model_config": "arch_config", "model_path": "proposer"}
 SET_BY_THE_RUN = {"run_dir": "the run's figure folder is chosen by the run itself",
                   "demo": "ask for the demo with demo=True (cropkit notebooks --demo)"}
 SCALARS = (str, int, float, bool)
@@ -122,7 +123,7 @@ def _typed(name: str, value, decl: Declared, text: str | None):
         return None
     if decl.kind == "str" and isinstance(value, PurePath):
         value = str(value)
-    if decl.kind == "str" and type(value) in (int, float, bool) and text is not None:  # `-p model 2`: a name
+    if decl.kind == "str" and type(value) in (int, float, bool) and text is not None:  # `-p arch 2`: a name
         value = text.strip()
     if decl.kind in ACCEPTS and ACCEPTS[decl.kind](value):
         return float(value) if decl.kind == "float" else value
@@ -137,18 +138,22 @@ def check_parameters(parameters: dict, cwd: str | Path | None = None, texts: dic
     absolute against ``cwd`` (default: the current folder). Raises CropkitError naming the known parameters."""
     declared = declared_parameters()
     base = Path(cwd or os.getcwd())
+    texts = {RENAMED.get(k, k): v for k, v in (texts or {}).items()}
     checked = {}
     for name, value in parameters.items():
+        name = RENAMED.get(name, name)  # an old name, kept for one release
+        if name in checked:
+            raise CropkitError(f"parameter {name} is given twice (once by its old name)")
         if name in SET_BY_THE_RUN:
             raise CropkitError(f"parameter {name} cannot be given: {SET_BY_THE_RUN[name]}; known: {_known(declared)}")
         if name not in declared:
             raise CropkitError(f"no notebook has the parameter {name!r}; known: {_known(declared)}")
-        value = _typed(name, value, declared[name], (texts or {}).get(name))
+        value = _typed(name, value, declared[name], texts.get(name))
         if name in PATH_PARAMETERS and value is not None:
             if not value.strip():
                 raise CropkitError(f"parameter {name} is empty; leave it out for the default")
             value = str((base / Path(value).expanduser()).resolve())
-        elif name == "pretrained" and value and (base / Path(value).expanduser()).is_file():  # a checkpoint file
+        elif name == "weights" and value and (base / Path(value).expanduser()).is_file():  # a checkpoint file
             value = str((base / Path(value).expanduser()).resolve())
         checked[name] = value
     return checked

@@ -13,19 +13,20 @@ from pathlib import Path
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 
 SETTINGS = "settings.json"
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "openai"
+DEFAULT_ARCH = "ViT-B-32"
+DEFAULT_WEIGHTS = "openai"
+DISK_KEYS = {"arch": "model", "weights": "pretrained"}  # field name -> key in settings.json
 MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Remembered:
     """``images``: the library, relative to the root or absolute (None: ROOT/data/training_data);
-    ``model`` and ``pretrained``: the encoder of the last extraction (a tag, an absolute checkpoint path or none)."""
+    ``arch`` and ``weights``: the encoder of the last extraction (a tag, an absolute checkpoint path or none)."""
 
     images: str | None = None
-    model: str | None = None
-    pretrained: str | None = None
+    arch: str | None = None
+    weights: str | None = None
 
 
 def read_remembered(ai_data: Path) -> Remembered:
@@ -37,8 +38,8 @@ def read_remembered(ai_data: Path) -> Remembered:
         return Remembered()
     if not isinstance(obj, dict):
         return Remembered()
-    values = {k: v for k in Remembered.__dataclass_fields__ if isinstance(v := obj.get(k), str) and v
-              and "\x00" not in v}
+    values = {k: v for k in Remembered.__dataclass_fields__ if isinstance(v := obj.get(DISK_KEYS.get(k, k)), str)
+              and v and "\x00" not in v}
     return Remembered(**values)
 
 
@@ -47,22 +48,23 @@ def remember(ai_data: Path, **changes: str | None) -> None:
     old = read_remembered(ai_data)
     new = replace(old, **changes)
     if new != old:
-        text = json.dumps(asdict(new), indent=2, ensure_ascii=True) + "\n"
+        text = json.dumps({DISK_KEYS.get(k, k): v for k, v in asdict(new).items()}, indent=2, ensure_ascii=True) + "\n"
         atomic_write_bytes(ai_data / SETTINGS, text.encode())
 
 
-def pretrained_spec(pretrained: str) -> str:
-    """How to remember a ``--pretrained`` value: a checkpoint file by its absolute path, anything else as given."""
-    path = Path(pretrained).expanduser()
-    return str(path.resolve()) if path.is_file() else pretrained
+def weights_spec(weights: str) -> str:
+    """How to remember a ``--weights`` value: a checkpoint file by its absolute path, anything else as given."""
+    path = Path(weights).expanduser()
+    return str(path.resolve()) if path.is_file() else weights
 
 
-def resolve_encoder(ai_data: Path, model: str | None, pretrained: str | None) -> tuple[str, str]:
-    """The encoder to use: what the user named, else what the root's features came from, else ViT-B-32/openai."""
+def resolve_encoder(ai_data: Path, arch: str | None, weights: str | None) -> tuple[str, str]:
+    """``(arch, weights)`` to use: what the user named, else what the root's features came from, else
+    ViT-B-32 with openai weights."""
     known = read_remembered(ai_data)
-    if model is None and pretrained is None:
-        return known.model or DEFAULT_MODEL, known.pretrained or DEFAULT_PRETRAINED
-    model = model or known.model or DEFAULT_MODEL
-    if pretrained is None:
-        pretrained = known.pretrained if known.model in (None, model) and known.pretrained else DEFAULT_PRETRAINED
-    return model, pretrained
+    if arch is None and weights is None:
+        return known.arch or DEFAULT_ARCH, known.weights or DEFAULT_WEIGHTS
+    arch = arch or known.arch or DEFAULT_ARCH
+    if weights is None:
+        weights = known.weights if known.arch in (None, arch) and known.weights else DEFAULT_WEIGHTS
+    return arch, weights

@@ -14,9 +14,9 @@ TINY = "cropkit-tiny"
 @pytest.fixture(scope="session", autouse=True)
 def tiny_model():
     """Register the tiny open_clip architecture used by every test (random weights, builds in milliseconds)."""
-    from cropkit.features.encoder import register_model_configs
+    from cropkit.features.encoder import register_arch_configs
 
-    register_model_configs(TINY_CONFIG)
+    register_arch_configs(TINY_CONFIG)
     return TINY
 
 
@@ -32,5 +32,5 @@ def root(tmp_path: Path) -> Path:
 
 def tiny_args(root: Path, *extra: str) -> list[str]:
     """Command-line arguments for an extract run with the tiny untrained model."""
-    return ["extract", "--root", str(root), "--model", TINY, "--pretrained", "none",
-            "--model-config", str(TINY_CONFIG), "--no-progress", "--workers", "0", *extra]
+    return ["extract", "--root", str(root), "--arch", TINY, "--weights", "none",
+            "--arch-config", str(TINY_CONFIG), "--no-progress", "--workers", "0", *extra]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from cropkit.decisions import Suggestion
 from cropkit.features.cues import compute_cues
 from cropkit.geometry import candidate_boxes, iou, nms_top_k
 from cropkit.learn.baselines import CentreCrop, FullFrame, MeanBox, SaliencyCrop, Target, most_common_aspect
@@ -41,17 +42,17 @@ def test_most_common_aspect_snaps_to_standard_ratios():
 
 def test_simple_baselines():
     targets = [Target(400, 300, (100, 50, 300, 250)), Target(200, 100, (0, 0, 100, 50))]
-    assert FullFrame().propose(400, 300, None) == [((0.0, 0.0, 400.0, 300.0), 1.0)]
+    assert FullFrame().propose(400, 300, None) == [Suggestion((0.0, 0.0, 400.0, 300.0), 1.0)]
     mean = MeanBox()
     mean.fit(targets)  # normalised means: x0 (0.25 + 0) / 2, y0 (1/6 + 0) / 2, x1 (0.75 + 0.5) / 2, y1 (5/6 + 0.5) / 2
-    (box, _), = mean.propose(600, 600, None)
-    assert box == pytest.approx((75, 50, 375, 400))
+    (top,) = mean.propose(600, 600, None)
+    assert top.box == pytest.approx((75, 50, 375, 400))
     centre = CentreCrop()
     centre.fit([Target(400, 300, (0, 0, 240, 300))] * 2)  # 4:5
-    (box, _), = centre.propose(400, 300, None)
-    assert box == pytest.approx((80, 0, 320, 300))
-    (box, _), = centre.propose(400, 300, None, aspect=1.0)
-    assert box == pytest.approx((50, 0, 350, 300))
+    (top,) = centre.propose(400, 300, None)
+    assert top.box == pytest.approx((80, 0, 320, 300))
+    (top,) = centre.propose(400, 300, None, aspect=1.0)
+    assert top.box == pytest.approx((50, 0, 350, 300))
 
 
 def test_saliency_baseline_keeps_the_subject_and_ranks_distinct_boxes():
@@ -59,11 +60,11 @@ def test_saliency_baseline_keeps_the_subject_and_ranks_distinct_boxes():
     base = SaliencyCrop()
     base.fit([Target(400, 300, (0, 0, 200, 200))])  # 1:1
     ranked = base.propose(400, 300, compute_cues(img), k=3)
-    assert len(ranked) == 3 and ranked[0][1] >= ranked[1][1] >= ranked[2][1]
-    x0, y0, x1, y1 = ranked[0][0]
+    assert len(ranked) == 3 and ranked[0].score >= ranked[1].score >= ranked[2].score
+    x0, y0, x1, y1 = ranked[0].box
     assert x0 <= 0.8 * 400 <= x1 and y0 <= 0.3 * 300 <= y1
     assert (x1 - x0) == pytest.approx(y1 - y0)
-    assert all(iou(a, b) <= 0.7 for i, (a, _) in enumerate(ranked) for b, _ in ranked[i + 1:])
+    assert all(iou(a.box, b.box) <= 0.7 for i, a in enumerate(ranked) for b in ranked[i + 1:])
 
 
 def test_candidates_cover_the_frame_at_one_aspect():

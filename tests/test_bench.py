@@ -37,8 +37,8 @@ def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypa
 
     monkeypatch.setattr(bench_extract, "camera_library", _small_camera_library)
     monkeypatch.setattr(bench_extract, "measure_naive", lambda paths, model, device: 1.0)  # no preprocess for TINY
-    r = bench_extract.run_extract_bench(tmp_path, n_images=4, model=TINY, batch_size=2, log=lambda _m: None,
-                                        extra=["--model-config", str(TINY_CONFIG)])
+    r = bench_extract.run_extract_bench(tmp_path, n_images=4, arch=TINY, batch_size=2, log=lambda _m: None,
+                                        extra=["--arch-config", str(TINY_CONFIG)])
     assert r["images"] == 4 and r["ceiling_images_per_s"] > 0 and r["cropkit_images_per_s"] > 0
     assert r["ratio_cropkit_naive"] == r["cropkit_images_per_s"]
     assert r["peak_rss_bytes"] > 50 * 2**20 and r["peak_rss_checkpoint_bytes"] > 50 * 2**20  # real processes

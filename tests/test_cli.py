@@ -28,10 +28,25 @@ def test_help_explains_every_command():
     for command in ("extract", "clean-sidecars", "sample-library"):
         assert command in top.stdout
     ex = run(["extract", "--help"])
-    for flag in ("--max-images", "--force", "--model", "--pretrained", "--device", "--batch-size",
+    for flag in ("--max-images", "--force", "--arch", "--weights", "--device", "--batch-size",
                  "--workers", "--sidecars", "--root", "--images"):
         assert flag in ex.stdout
     assert "UNTRAINED" in ex.stdout
+    for old in ("--model", "--pretrained", "--model-config"):  # old spellings work but are not advertised
+        assert old not in ex.stdout
+
+
+def test_old_flag_spellings_still_work_and_name_the_new_ones():
+    from cropkit.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["extract", "--model", "RN50", "--pretrained", "none", "--model-config", "x.json"])
+    assert (args.arch, args.weights, args.arch_config) == ("RN50", "none", "x.json")
+    assert parser.parse_args(["extract"]).arch is None  # the hidden alias never overrides the default
+    assert parser.parse_args(["suggest", "--model", "v3.pth", "a.jpg"]).proposer == "v3.pth"
+    assert parser.parse_args(["evaluate", "--model", "v3.pth"]).proposer == "v3.pth"
+    result = run(["suggest", "--root", "/nonexistent-cropkit-root", "--model", "v3.pth", "a.jpg"])
+    assert "--model is now --proposer" in result.stderr
 
 
 def test_console_script_is_installed():
@@ -44,7 +59,7 @@ def test_bad_arguments_exit_nonzero_with_a_message(tmp_path: Path):
     result = run(["extract", "--root", str(tmp_path), "--batch-size", "0"])
     assert result.returncode == 2 and "must be 1 or more" in result.stderr
     save_photo(tmp_path / "lib" / "a.jpg")
-    result = run(["extract", "--root", str(tmp_path), "--model", "ViT-Nope", "--pretrained", "none",
+    result = run(["extract", "--root", str(tmp_path), "--model", "ViT-Nope", "--weights", "none",
                   "--images", str(tmp_path / "lib")])
     assert result.returncode == 2 and "not an open_clip architecture" in result.stderr
 
@@ -92,10 +107,10 @@ def test_a_cached_rerun_never_imports_torch(tmp_path: Path):
     images = tmp_path / "data/training_data"
     for i in range(3):
         save_photo(images / f"p{i}.jpg", seed=i)
-    first = run(["extract", "--root", str(tmp_path), "--pretrained", "none", "--no-progress", "--workers", "0"])
+    first = run(["extract", "--root", str(tmp_path), "--weights", "none", "--no-progress", "--workers", "0"])
     assert first.returncode == 0 and "processed:  3 images" in first.stdout
     probe = ("import sys; from cropkit.cli import main; "
-             f"rc = main(['extract', '--root', {str(tmp_path)!r}, '--pretrained', 'none', '--no-progress']); "
+             f"rc = main(['extract', '--root', {str(tmp_path)!r}, '--weights', 'none', '--no-progress']); "
              "print('torch loaded' if 'torch' in sys.modules else 'no torch', rc)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert "cached:     3 " in result.stdout and result.stdout.strip().endswith("no torch 0"), result.stdout

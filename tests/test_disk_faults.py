@@ -22,7 +22,7 @@ from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import fill, remount, tmpfs
 from tests.libgen import changed_entries, save_photo, snapshot, square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 MODEL_ID = f"{TINY}/random-init-seed0"
 FULL = "the disk is full"
 READ_ONLY = "make that folder writable"
@@ -101,7 +101,7 @@ def test_train_and_evaluate_on_a_full_disk_keep_the_last_model(root, capsys):
     state = ai_data_state(root)
     code, _, err = run(train(root), capsys)
     assert code == 1 and FULL in err and "Traceback" not in err
-    code, _, err = run(["evaluate", "--root", str(root), "--no-progress", "--model-config", str(TINY_CONFIG)], capsys)
+    code, _, err = run(["evaluate", "--root", str(root), "--no-progress", "--arch-config", str(TINY_CONFIG)], capsys)
     assert code == 1 and FULL in err
     assert ai_data_state(root) == state  # nothing lost, nothing half-written
     assert_whole(root)
@@ -115,7 +115,7 @@ def test_suggest_on_a_full_disk_still_suggests_and_says_what_was_not_stored(root
     new = save_photo(tmp_path_factory.mktemp("elsewhere") / "new.jpg", 400, 300, seed=3)
     fill(root / "data/ai_data")
     state = ai_data_state(root)
-    code, out, err = run(["suggest", "--root", str(root), "--json", "--model-config", str(TINY_CONFIG),
+    code, out, err = run(["suggest", "--root", str(root), "--json", "--arch-config", str(TINY_CONFIG),
                           str(root / "data/training_data/s01.jpg"), str(new)], capsys)
     assert code == 0 and len(out.splitlines()) == 2
     assert "features not stored" in err and "new.jpg" in err and FULL in err
@@ -172,11 +172,11 @@ def test_read_only_ai_data_every_command_says_what_to_do_and_changes_nothing(roo
     remount(root / "data/ai_data", "ro")
     state = ai_data_state(root)
     for args in (extract(root, "--force"), train(root),
-                 ["evaluate", "--root", str(root), "--no-progress", "--model-config", str(TINY_CONFIG)],
+                 ["evaluate", "--root", str(root), "--no-progress", "--arch-config", str(TINY_CONFIG)],
                  ["notebooks", "--root", str(root), "-p", "model_config", str(TINY_CONFIG)]):
         code, _, err = run(args, capsys)
         assert code == 1 and READ_ONLY in err and "Read-only file system" in err, (args[0], err)
-    code, out, err = run(["suggest", "--root", str(root), "--model-config", str(TINY_CONFIG),
+    code, out, err = run(["suggest", "--root", str(root), "--arch-config", str(TINY_CONFIG),
                           str(root / "data/training_data/s02.jpg"), str(new)], capsys)
     assert code == 0 and out.count("score") >= 2 and "features not stored" in err
     rv.reject()

@@ -55,7 +55,7 @@ def test_global_embedding_equals_open_clip_encode_image():
 
 def test_random_init_is_reproducible_and_labelled():
     a, b = tiny_encoder(), tiny_encoder()
-    assert a.untrained and a.model_id == f"{TINY}/random-init-seed0"
+    assert a.untrained and a.encoder_id == f"{TINY}/random-init-seed0"
     np.testing.assert_array_equal(a.encode(batch(5))[0], b.encode(batch(5))[0])
 
 
@@ -93,7 +93,7 @@ def test_checkpoint_file_loads_through_the_real_weights_path(tmp_path: Path):
     weights = resolve_weights(TINY, str(ckpt))
     enc = ClipEncoder(TINY, weights, CPU, "fp32")
     assert not enc.untrained
-    assert enc.model_id.startswith(f"{TINY}/file:my_clip.pt#") and len(enc.model_id.split("#")[1]) == 16
+    assert enc.encoder_id.startswith(f"{TINY}/file:my_clip.pt#") and len(enc.encoder_id.split("#")[1]) == 16
     pixels = batch(7, 8)
     with torch.no_grad():
         ref = trained.encode_image(enc.to_input(pixels), normalize=True).numpy()
@@ -156,7 +156,7 @@ def test_tag_found_in_the_hugging_face_cache(tmp_path: Path, monkeypatch: pytest
     weights = resolve_weights(TINY, "cachedtag", cache_dir=str(tmp_path))
     assert weights.checkpoint == str(snapshot / "open_clip_pytorch_model.bin")
     enc = ClipEncoder(TINY, weights, CPU, "fp32")
-    assert enc.model_id == f"{TINY}/cachedtag"
+    assert enc.encoder_id == f"{TINY}/cachedtag"
     with torch.no_grad():
         ref = trained.encode_image(enc.to_input(batch(2)), normalize=True).numpy()
     np.testing.assert_allclose(enc.encode(batch(2))[0], ref, atol=1e-5)
@@ -168,7 +168,7 @@ def test_missing_weights_fail_at_once_naming_the_fixes(tmp_path: Path, monkeypat
         resolve_weights("ViT-B-32", "openai", cache_dir=str(tmp_path))
     text = str(err.value)
     assert "not in the local cache" in text
-    for fix in ("--pretrained /path/to", "huggingface", "--pretrained none"):
+    for fix in ("--weights /path/to", "huggingface", "--weights none"):
         assert fix in text
 
 

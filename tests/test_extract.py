@@ -126,7 +126,7 @@ def test_two_models_features_never_mix(root: Path, capsys, tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("weights") / "other.pt"
     torch.save(other.state_dict(), ckpt)
     args = tiny_args(root)
-    args[args.index("--pretrained") + 1] = str(ckpt)
+    args[args.index("--weights") + 1] = str(ckpt)
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "processed:  6 images" in out  # the first model's cache does not count for this one
@@ -164,9 +164,9 @@ def test_worker_processes_give_the_same_features_as_in_process(root: Path, capsy
 
 
 def test_run_extract_is_the_same_function_notebooks_call(root: Path):
-    summary = run_extract(ExtractOptions(root=root, model=TINY, pretrained="none", workers=0, progress=False),
+    summary = run_extract(ExtractOptions(root=root, arch=TINY, weights="none", workers=0, progress=False),
                           log=lambda _msg: None)
-    assert summary.processed == 6 and summary.untrained and summary.model_id == RANDOM_ID
+    assert summary.processed == 6 and summary.untrained and summary.encoder_id == RANDOM_ID
     assert summary.images_per_s > 0
 
 
@@ -234,7 +234,7 @@ def test_failing_runs_leave_the_library_untouched_and_write_nothing(root: Path, 
     evil.write_bytes(b"PK\x03\x04 not really a checkpoint")
     for pretrained, message in ((str(evil), "cannot load"), ("no-such-tag", "known tags")):
         args = tiny_args(root)
-        args[args.index("--pretrained") + 1] = pretrained
+        args[args.index("--weights") + 1] = pretrained
         assert main(args) == 2
         assert message in capsys.readouterr().err
     assert not (root / "data/ai_data/embeddings").exists() or not any((root / "data/ai_data/embeddings").rglob("*"))

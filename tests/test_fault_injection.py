@@ -81,7 +81,7 @@ def test_seeded_kills_during_train(library):
     root, before = library
     assert main(tiny_args(root)) == 0  # features in place, so the kills land in training and saving
     rng = random.Random(11)
-    train = ["train", "--root", str(root), "--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG),
+    train = ["train", "--root", str(root), "--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG),
              "--no-progress", "--workers", "0"]
     cmd = CROPKIT + train + ["--steps", "3000"]  # long enough that the kills land inside it
     codes = []
@@ -141,7 +141,7 @@ def test_reviewer_logging_while_train_reads_loses_nothing(library):
     thread = threading.Thread(target=reviewer)
     thread.start()
     try:
-        result = run_train(TrainOptions(root=root, model=TINY, pretrained="none", steps=100, progress=False,
+        result = run_train(TrainOptions(root=root, arch=TINY, weights="none", steps=100, progress=False,
                                         workers=0), log=lambda _m: None)
     finally:
         stop.set()

@@ -14,7 +14,7 @@ from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_suggest_json_from_cached_features_and_for_a_new_image(trained_root, cap
     new = tmp_path / "new photo.jpg"
     subject_photo(999)[0].save(new)
     args = ["suggest", "--root", str(trained_root), "--json", "--top-k", "2", "--aspect", "4:5",
-            "--model-config", str(TINY_CONFIG), str(trained_root / "data/training_data/p03.jpg"), str(new)]
+            "--arch-config", str(TINY_CONFIG), str(trained_root / "data/training_data/p03.jpg"), str(new)]
     assert main(args) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["image"] for r in lines] == ["data/training_data/p03.jpg", new.as_posix()]
@@ -89,7 +89,7 @@ def test_suggest_json_from_cached_features_and_for_a_new_image(trained_root, cap
 def test_suggest_text_output_and_a_bad_image(trained_root, capsys, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a photo")
-    args = ["suggest", "--root", str(trained_root), "--model-config", str(TINY_CONFIG),
+    args = ["suggest", "--root", str(trained_root), "--arch-config", str(TINY_CONFIG),
             str(trained_root / "data/training_data/p05.jpg"), str(bad)]
     assert main(args) == 1
     captured = capsys.readouterr()
@@ -98,8 +98,8 @@ def test_suggest_text_output_and_a_bad_image(trained_root, capsys, tmp_path):
 
 
 def test_evaluate_writes_report_and_figures(trained_root, capsys):
-    args = ["evaluate", "--root", str(trained_root), "--model-config", str(TINY_CONFIG), "--no-progress",
-            "--model", str(trained_root / "data/ai_data/models/crop_proposer_v1.pth")]
+    args = ["evaluate", "--root", str(trained_root), "--arch-config", str(TINY_CONFIG), "--no-progress",
+            "--proposer", str(trained_root / "data/ai_data/models/crop_proposer_v1.pth")]
     assert main(args) == 0
     out = capsys.readouterr().out
     report_path = Path(out.split("report:  ")[1].splitlines()[0])
@@ -125,7 +125,7 @@ def test_suggest_recomputes_a_corrupt_cached_feature_file(trained_root, capsys):
                if e.get("path") == "data/training_data/p07.jpg" and e.get("status") == "ok"]
     feature = next((trained_root / "data/ai_data/embeddings").rglob(f"{entries[-1]['hash']}.npy"))
     feature.write_bytes(b"\x93NUMPY garbage")  # a disk error or a half-copied backup
-    args = ["suggest", "--root", str(trained_root), "--json", "--model-config", str(TINY_CONFIG),
+    args = ["suggest", "--root", str(trained_root), "--json", "--arch-config", str(TINY_CONFIG),
             str(trained_root / "data/training_data/p07.jpg")]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["suggestions"]

@@ -37,11 +37,11 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell(name):
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("nbroot")
-    from cropkit.features.encoder import register_model_configs
+    from cropkit.features.encoder import register_arch_configs
 
-    register_model_configs(TINY_CONFIG)
-    assert build_demo_root(root, n_crops=30, n_review=8, model=TINY, pretrained="none", log=lambda _m: None)
-    assert not build_demo_root(root, n_crops=30, n_review=8, model=TINY, pretrained="none",
+    register_arch_configs(TINY_CONFIG)
+    assert build_demo_root(root, n_crops=30, n_review=8, arch=TINY, weights="none", log=lambda _m: None)
+    assert not build_demo_root(root, n_crops=30, n_review=8, arch=TINY, weights="none",
                                log=lambda _m: None)  # never twice
     before = snapshot(root / "data/training_data")
     yield root
@@ -49,7 +49,7 @@ def demo_root(tmp_path_factory):
 
 
 def test_run_notebooks_executes_all_three_and_keeps_a_record(demo_root):
-    params = {"model": TINY, "pretrained": "none", "model_config": str(TINY_CONFIG), "steps": 60, "window": 5}
+    params = {"arch": TINY, "weights": "none", "arch_config": str(TINY_CONFIG), "steps": 60, "window": 5}
     result = run_notebooks(demo_root, params, log=lambda _m: None)
     runs = demo_root / "data/ai_data/runs"
     assert [p.parent for p in result.executed] == [runs] * 3
@@ -91,7 +91,7 @@ def test_unknown_parameters_are_refused(demo_root):
 def test_papermill_command_from_the_issue_works_as_written(tmp_path):
     """`papermill notebooks/02_train_crop_proposer.ipynb out.ipynb -p root /path -p epochs 5`, with defaults."""
     root = tmp_path / "root"
-    assert build_demo_root(root, n_crops=16, n_review=4, pretrained="none", log=lambda _m: None)  # ViT-B-32, untrained
+    assert build_demo_root(root, n_crops=16, n_review=4, weights="none", log=lambda _m: None)  # ViT-B-32, untrained
     papermill = Path(sys.executable).with_name("papermill")
     out = tmp_path / "out.ipynb"
     result = subprocess.run([str(papermill), str(notebooks_dir() / "02_train_crop_proposer.ipynb"), str(out),
@@ -110,7 +110,7 @@ def test_review_notebook_runs_headless_and_builds_the_widget(demo_root, tmp_path
 
     out = tmp_path / "04.ipynb"
     papermill.execute_notebook(str(notebooks_dir() / "04_review_crops.ipynb"), str(out), cwd=str(notebooks_dir()),
-                               parameters={"root": str(demo_root), "model_config": str(TINY_CONFIG),
+                               parameters={"root": str(demo_root), "arch_config": str(TINY_CONFIG),
                                            "queue_order": "uncertain", "aspect": "4:5"},
                                progress_bar=False)
     nb = nbformat.read(out, as_version=4)

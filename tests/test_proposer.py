@@ -12,7 +12,7 @@ from cropkit.features.cues import compute_cues
 from cropkit.features.store import Features
 from cropkit.geometry import iou, normalise
 from cropkit.learn.dataset import Example, ImageData, examples_from_decisions, preferred_aspects, split_by_image
-from cropkit.learn.heldout import evaluate_methods, fitted_baselines, proposer_method
+from cropkit.learn.heldout import compare_with_baselines
 from cropkit.learn.proposer import CropProposer, latest_proposer
 from cropkit.learn.train import fit_proposer
 from tests.libgen import square_on_subject, subject_photo
@@ -42,13 +42,12 @@ def proposer(taste_data):
 
 def test_proposer_learns_a_content_dependent_taste_better_than_every_baseline(taste_data, proposer):
     examples, data = taste_data
-    report = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(examples[:60])},
-                              examples[60:], data)
-    ours = report.pop("proposer")
-    assert ours["n"] == 20
-    for name, scores in report.items():
-        assert ours["mean_iou"] > scores["mean_iou"] + 0.05, (name, ours["mean_iou"], scores["mean_iou"])
-    assert ours["mean_iou"] > 0.6
+    report = compare_with_baselines(proposer, examples[:60], examples[60:], data)
+    ours = report.pop("proposer").scores
+    assert ours.n == 20
+    for name, held_out in report.items():
+        assert ours.mean_iou > held_out.scores.mean_iou + 0.05, (name, ours.mean_iou, held_out.scores.mean_iou)
+    assert ours.mean_iou > 0.6
 
 
 def test_requested_aspect_is_honoured_and_boxes_stay_inside(taste_data, proposer):
@@ -57,7 +56,7 @@ def test_requested_aspect_is_honoured_and_boxes_stay_inside(taste_data, proposer
     for aspect in (1.0, 0.8, 16 / 9, 2 / 3):
         ranked = proposer.propose(e.width, e.height, data[e.image].cues, data[e.image].features, aspect=aspect, k=3)
         assert len(ranked) == 3
-        for (x0, y0, x1, y1), _ in ranked:
+        for x0, y0, x1, y1 in (s.box for s in ranked):
             assert (x1 - x0) / (y1 - y0) == pytest.approx(aspect, rel=1e-6)
             assert -1e-6 <= x0 < x1 <= e.width + 1e-6 and -1e-6 <= y0 < y1 <= e.height + 1e-6
 
@@ -66,10 +65,10 @@ def test_top_k_is_ranked_and_distinct(taste_data, proposer):
     examples, data = taste_data
     e = examples[62]
     ranked = proposer.propose(e.width, e.height, data[e.image].cues, data[e.image].features, k=5)
-    scores = [s for _, s in ranked]
+    scores = [s.score for s in ranked]
     assert scores == sorted(scores, reverse=True) and len(ranked) == 5
     assert 0 < sum(scores) <= 1.0 + 1e-6
-    assert all(iou(a, b) <= 0.7 for i, (a, _) in enumerate(ranked) for b, _ in ranked[i + 1:])
+    assert all(iou(a.box, b.box) <= 0.7 for i, a in enumerate(ranked) for b in ranked[i + 1:])
 
 
 def test_learned_default_aspect_is_the_photographers(taste_data, proposer):
@@ -87,7 +86,7 @@ def test_versions_are_never_overwritten(tmp_path, proposer):
     assert (models / "crop_proposer_v2.pth").read_bytes() == b"someone else's file"
     assert latest_proposer(models) == second
     assert first.stat().st_size < 10 * 1024 * 1024
-    loaded = CropProposer.load(first, feature_model="cropkit-tiny/random-init-seed0")
+    loaded = CropProposer.load(first, encoder_id="cropkit-tiny/random-init-seed0")
     assert loaded.name == "crop_proposer_v3" and loaded.meta["version"] == 3
 
 
@@ -103,7 +102,7 @@ def test_loaded_proposer_proposes_the_same_crops(tmp_path, taste_data, proposer)
 def test_a_proposer_of_another_feature_model_is_refused(tmp_path, proposer):
     path = proposer.save(tmp_path)
     with pytest.raises(CropkitError, match="trained on features of 'cropkit-tiny/random-init-seed0'"):
-        CropProposer.load(path, feature_model="ViT-B-32/openai")
+        CropProposer.load(path, encoder_id="ViT-B-32/openai")
 
 
 class _RunsCode:

@@ -18,7 +18,7 @@ from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def reviewer(library):
     suggester = Suggester.open(library)
     session = ReviewSession(suggester, order_queue(pending_images(layout), "file"))
     rv = CropReviewer(session, retrain=lambda: run_train(TrainOptions(
-        root=library, model=TINY, pretrained="none", steps=40, progress=False, workers=0), log=lambda _m: None
+        root=library, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None
     ).proposer)
     yield rv
     for p in logs.glob("*.jsonl"):  # each test starts from the module's logs
@@ -236,7 +236,7 @@ def test_queue_orders(library):
     pending = pending_images(layout)
     assert [p.name for p in pending] == [f"r{i:02d}.jpg" for i in range(10, 16)]
     assert order_queue(pending, "file") == sorted(pending)
-    scores = {p: suggester.suggest(p, k=1)["suggestions"][0]["score"] for p in pending}
+    scores = {p: suggester.suggest(p, k=1).suggestions[0].score for p in pending}
     uncertain = order_queue(pending, "uncertain", suggester)
     assert [scores[p] for p in uncertain] == sorted(scores.values())
     with pytest.raises(ValueError, match="queue order"):

@@ -52,7 +52,7 @@ def lab(tmp_path_factory):
         if i < 8:
             append_decision(root / "data/ai_data/logs", CropDecision(
                 f"data/training_data/b{i:02d}.jpg", *img.size, square_on_subject(*img.size, subject), float(i)))
-    args = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+    args = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
     assert main(["extract", "--root", str(root), *args, "--no-progress", "--workers", "0"]) == 0
     assert main(["train", "--root", str(root), *args, "--steps", "60", "--no-progress", "--workers", "0"]) == 0
     nb_dir = root / "lab"
@@ -164,9 +164,9 @@ def test_review_in_jupyterlab_with_chromium(lab):
         suggester = Suggester.open(root)
         queue = sorted((root / "data/training_data").glob("b*.jpg"))[8:]
         shown = suggester.suggest(queue[1], k=1)
-        x0, y0, x1, y1 = shown["suggestions"][0]["box"]
-        hx, hy = to_page(x1, y1, shown["width"], shown["height"])
-        tx, ty = to_page(x1 - 40, y1 - 30, shown["width"], shown["height"])
+        x0, y0, x1, y1 = shown.suggestions[0].box
+        hx, hy = to_page(x1, y1, shown.width, shown.height)
+        tx, ty = to_page(x1 - 40, y1 - 30, shown.width, shown.height)
         page.mouse.move(hx, hy)
         page.mouse.down()
         page.mouse.move(tx, ty, steps=6)
@@ -176,7 +176,7 @@ def test_review_in_jupyterlab_with_chromium(lab):
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=3 of {N_PENDING}", timeout=30_000)
         second = _wait_for_lines(root, 2)[1]
-        assert second["decision"] == "modified" and second["image"] == shown["image"]
+        assert second["decision"] == "modified" and second["image"] == shown.image
         assert second["suggested"][:2] == [round(x0, 1), round(y0, 1)]
         assert second["final"][:2] == pytest.approx([x0, y0], abs=0.15)
         assert second["final"][2] == pytest.approx(x1 - 40, abs=2.5)

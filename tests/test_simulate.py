@@ -37,7 +37,7 @@ def test_verdict_needs_wins_at_every_later_point():
 
 
 def test_small_benchmark_runs_and_writes_reports(tmp_path, tiny_model):
-    runs, meta = run_taste_benchmark(tmp_path / "root", n_train=30, n_test=12, model=TINY, steps=60,
+    runs, meta = run_taste_benchmark(tmp_path / "root", n_train=30, n_test=12, arch=TINY, steps=60,
                                      points=(10, 30), log=lambda _m: None, progress=False)
     assert [r.taste for r in runs] == list(TASTES)
     for r in runs:

@@ -16,7 +16,7 @@ from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import changed_entries, make_hostile_library, snapshot, square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 SIDECARS = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")
 
 
@@ -61,25 +61,25 @@ def commands(root: Path, tmp: Path) -> list[tuple[str, list[str], int]]:
         ("clean-sidecars --dry-run", ["clean-sidecars", *r, "--dry-run"], 0),
         ("clean-sidecars", ["clean-sidecars", *r], 0),
         ("extract --force", ["extract", *r, *FEATURES, "--no-progress", "--force", "--workers", "1"], 0),
-        ("extract, unknown tag", ["extract", *r, "--model", TINY, "--pretrained", "no-such-tag",
-                                  "--model-config", str(TINY_CONFIG), "--force"], 2),
-        ("extract, missing checkpoint", ["extract", *r, *FEATURES[:2], "--pretrained", str(tmp / "none.pt"),
-                                         "--model-config", str(TINY_CONFIG), "--force"], 2),
-        ("extract, wrong checkpoint", ["extract", *r, *FEATURES[:2], "--pretrained", str(evil),
-                                       "--model-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, unknown tag", ["extract", *r, "--arch", TINY, "--weights", "no-such-tag",
+                                  "--arch-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, missing checkpoint", ["extract", *r, *FEATURES[:2], "--weights", str(tmp / "none.pt"),
+                                         "--arch-config", str(TINY_CONFIG), "--force"], 2),
+        ("extract, wrong checkpoint", ["extract", *r, *FEATURES[:2], "--weights", str(evil),
+                                       "--arch-config", str(TINY_CONFIG), "--force"], 2),
         ("extract, missing images", ["extract", *r, *FEATURES, "--images", str(tmp / "nowhere")], 2),
         ("train", ["train", *r, *FEATURES, "--steps", "40", "--no-progress", "--workers", "0"], 0),
         ("train, bad holdout", ["train", *r, *FEATURES, "--holdout", "1.5"], 2),
-        ("suggest", ["suggest", *r, "--model-config", str(TINY_CONFIG), str(images / "a15.jpg"),
+        ("suggest", ["suggest", *r, "--arch-config", str(TINY_CONFIG), str(images / "a15.jpg"),
                      str(images / "a03.jpg")], 0),
-        ("suggest --json --aspect", ["suggest", *r, "--json", "--aspect", "4:5", "--model-config",
+        ("suggest --json --aspect", ["suggest", *r, "--json", "--aspect", "4:5", "--arch-config",
                                      str(TINY_CONFIG), str(images / "a16.jpg")], 0),
-        ("suggest, hostile files", ["suggest", *r, "--model-config", str(TINY_CONFIG),
+        ("suggest, hostile files", ["suggest", *r, "--arch-config", str(TINY_CONFIG),
                                     *map(str, sorted((images / "hostile").iterdir()))], 1),
         ("suggest, bad aspect", ["suggest", *r, "--aspect", "wide", str(images / "a15.jpg")], 2),
-        ("suggest, not a proposer", ["suggest", *r, "--model", str(evil), str(images / "a15.jpg")], 2),
-        ("evaluate", ["evaluate", *r, "--no-progress", "--model-config", str(TINY_CONFIG)], 0),
-        ("evaluate, missing model", ["evaluate", *r, "--model", str(tmp / "none.pth")], 2),
+        ("suggest, not a proposer", ["suggest", *r, "--proposer", str(evil), str(images / "a15.jpg")], 2),
+        ("evaluate", ["evaluate", *r, "--no-progress", "--arch-config", str(TINY_CONFIG)], 0),
+        ("evaluate, missing model", ["evaluate", *r, "--proposer", str(tmp / "none.pth")], 2),
         ("notebooks, unknown parameter", ["notebooks", *r, "-p", "no_such_parameter", "1"], 2),
         ("sample-library elsewhere", ["sample-library", str(tmp / "samples")], 0),
     ]

@@ -47,7 +47,7 @@ def camera_library(dest: Path, n: int, log: Callable[[str], None] = print) -> li
     return out
 
 
-def measure_ceiling(model: str, pretrained: str, device: str, precision: str, batch_size: int | None,
+def measure_ceiling(arch: str, weights: str, device: str, precision: str, batch_size: int | None,
                     n_images: int) -> tuple[float, float, int]:
     """Images/s of the encoder alone on ready uint8 tensors after one warm-up batch, the CPU seconds it
     spent per image (all threads), and the batch size (``None``: the encoder's default for the device)."""
@@ -55,7 +55,7 @@ def measure_ceiling(model: str, pretrained: str, device: str, precision: str, ba
 
     from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
 
-    enc = ClipEncoder(model, resolve_weights(model, pretrained), pick_device(device), precision)
+    enc = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(device), precision)
     batch_size = batch_size or enc.default_batch_size()
     pixels = np.random.default_rng(0).integers(0, 255, (batch_size, enc.image_size, enc.image_size, 3), np.uint8)
     enc.encode(pixels)
@@ -81,7 +81,7 @@ def measure_prepare(paths: list[Path], input_size: int = 224) -> float:
     return (time.process_time() - cpu) / len(paths)
 
 
-def measure_naive(paths: list[Path], model: str, device: str = "cpu") -> float:
+def measure_naive(paths: list[Path], arch: str, device: str = "cpu") -> float:
     """Images/s of the obvious script: full decode, open_clip's preprocess, encode_image, one at a time."""
     import open_clip
     import torch
@@ -91,7 +91,7 @@ def measure_naive(paths: list[Path], model: str, device: str = "cpu") -> float:
     dev = pick_device(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        clip, _, preprocess = open_clip.create_model_and_transforms(model, device=dev)
+        clip, _, preprocess = open_clip.create_model_and_transforms(arch, device=dev)
     clip.eval()
     with torch.no_grad():
         clip.encode_image(preprocess(Image.new("RGB", (64, 64)))[None].to(dev))  # warm-up
@@ -102,19 +102,19 @@ def measure_naive(paths: list[Path], model: str, device: str = "cpu") -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def checkpoint_file(folder: Path, model: str) -> Path:
-    """The model's seeded random weights saved as a checkpoint file, once: loading weights from a file is
+def checkpoint_file(folder: Path, arch: str) -> Path:
+    """The architecture's seeded random weights saved as a checkpoint file, once: loading weights from a file is
     what real use does (a tag resolves to a cached file), and it has its own memory profile."""
     import open_clip
     import torch
 
-    from cropkit.features.model_id import RANDOM_INIT_SEED
+    from cropkit.features.encoder_id import RANDOM_INIT_SEED
 
-    path = folder / f"{model}_random-seed{RANDOM_INIT_SEED}.pt"
+    path = folder / f"{arch}_random-seed{RANDOM_INIT_SEED}.pt"
     if not path.exists():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
-            state = open_clip.create_model(model).state_dict()
+            state = open_clip.create_model(arch).state_dict()
         buf = io.BytesIO()
         torch.save(state, buf)
         atomic_write_bytes(path, buf.getvalue())
@@ -175,7 +175,7 @@ def run_cropkit(root: Path, images: Path, extra: list[str]) -> tuple[str, float,
     return out, seconds, sum(peaks.values())
 
 
-def run_extract_bench(root: Path, n_images: int = 128, model: str = "ViT-B-32", pretrained: str = "none",
+def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", weights: str = "none",
                       batch_size: int | None = None, device: str = "auto", log: Callable[[str], None] = print,
                       extra: list[str] = ()) -> dict:
     """All the extraction figures in one run; ``extra`` goes to the ``cropkit extract`` subprocess."""
@@ -188,19 +188,19 @@ def run_extract_bench(root: Path, n_images: int = 128, model: str = "ViT-B-32", 
     dev = pick_device(device)
     threads, cores = torch.get_num_threads(), os.cpu_count() or 1
     log(f"ceiling: encoder alone on {dev} ...")
-    ceiling, encode_cpu, batch_size = measure_ceiling(model, pretrained, device, "auto", batch_size, n_images)
+    ceiling, encode_cpu, batch_size = measure_ceiling(arch, weights, device, "auto", batch_size, n_images)
     log("decode, hashes and cues alone ...")
     prepare_cpu = measure_prepare(paths[: min(16, len(paths))])
     log("naive: decode + preprocess + encode, one file after another ...")
-    naive = measure_naive(paths[: max(8, n_images // 8)], model, device)
+    naive = measure_naive(paths[: max(8, n_images // 8)], arch, device)
     log("cropkit extract ...")
-    args = ["--model", model, "--pretrained", pretrained, "--device", device, *extra]
+    args = ["--arch", arch, "--weights", weights, "--device", device, *extra]
     out, seconds, peak = run_cropkit(root, root / "camera", ["--force", "--batch-size", str(batch_size), *args])
     m = re.search(r"processed:\s+(\d+) images in ([\d.]+) s", out)
     processed, encode_s = int(m.group(1)), float(m.group(2))
     _, rerun_s, _ = run_cropkit(root, root / "camera", args)
     log("cropkit extract with the weights in a checkpoint file (peak memory) ...")
-    with_file = ["--model", model, "--pretrained", str(checkpoint_file(root / "weights", model)), "--device", device,
+    with_file = ["--arch", arch, "--weights", str(checkpoint_file(root / "weights", arch)), "--device", device,
                  *extra]
     _, _, peak_file = run_cropkit(root, root / "camera", ["--force", "--max-images", "32", *with_file])
     features = sorted((root / "data/ai_data/embeddings").rglob("*.npy"))
@@ -211,7 +211,7 @@ def run_extract_bench(root: Path, n_images: int = 128, model: str = "ViT-B-32", 
     attainable = min(ceiling, cores / host_cpu)
     return {
         "machine": f"{cores} cores, torch threads {threads}, {_device_name(dev)}", "device": dev.type,
-        "model": model, "pretrained": pretrained, "batch_size": batch_size, "images": processed,
+        "model": arch, "pretrained": weights, "batch_size": batch_size, "images": processed,
         "image": "6000x4000 JPEG, quality 92",
         "ceiling_images_per_s": ceiling, "naive_images_per_s": naive, "cropkit_images_per_s": cropkit,
         "cropkit_whole_run_s": seconds, "ratio_cropkit_ceiling": cropkit / ceiling,

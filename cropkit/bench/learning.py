@@ -27,25 +27,25 @@ from cropkit.errors import CropkitError
 from cropkit.extract.save import Stores
 from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import compute_cues
-from cropkit.features.model_id import RANDOM_INIT_SEED
+from cropkit.features.encoder_id import RANDOM_INIT_SEED
 from cropkit.features.store import FeatureStore, NpyStore, pack_features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.layout import Layout, claim_generated_root
 from cropkit.learn.suggest import Suggester
 from cropkit.learn.train import TrainOptions, run_train
 
-MODEL = "ViT-B-32"
-MODEL_ID = f"{MODEL}/random-init-seed{RANDOM_INIT_SEED}"
+ARCH = "ViT-B-32"
+ENCODER_ID = f"{ARCH}/random-init-seed{RANDOM_INIT_SEED}"
 
 
 def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list[Path]:
     """``n`` small JPEGs with cached features, cues and one logged crop each, as a long-used library has."""
     layout = Layout.from_args(root)
-    cache = ProcessedCache(layout.processed_files, MODEL_ID)
+    cache = ProcessedCache(layout.processed_files, ENCODER_ID)
     if len(cache.entries) >= n:
         return sorted(layout.images.glob("*.jpg"))[:n]
     rng = np.random.default_rng(0)
-    stores = Stores(FeatureStore(layout.embeddings, MODEL_ID), NpyStore(layout.cues))
+    stores = Stores(FeatureStore(layout.embeddings, ENCODER_ID), NpyStore(layout.cues))
     layout.images.mkdir(parents=True, exist_ok=True)
     pictures = [_picture(rng) for _ in range(64)]
     cues = [compute_cues(p).to_array() for p in pictures]
@@ -62,7 +62,7 @@ def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list
         stores.features.write(digest, pack_features(g / np.linalg.norm(g), grid))
         stores.cues.write(digest, cues[k])
         w, h = pictures[k].size
-        cache.append(CacheEntry(layout.relative_name(path), st.st_size, st.st_mtime_ns, MODEL_ID, "ok", hash=digest,
+        cache.append(CacheEntry(layout.relative_name(path), st.st_size, st.st_mtime_ns, ENCODER_ID, "ok", hash=digest,
                                 phash="0" * 16, width=w, height=h, shapes={"global": [512], "grid": [7, 7, 512]}))
         append_decision(layout.logs, CropDecision(layout.relative_name(path), w, h, taste(w, h, subjects[k]), i))
         paths.append(path)
@@ -90,16 +90,16 @@ def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callab
     paths = synth_cached_library(root, n_decisions, log)
     from cropkit.bench.extract import camera_library, run_cropkit
 
-    out, rerun_s, _ = run_cropkit(root, root / "data" / "training_data", ["--pretrained", "none"])
+    out, rerun_s, _ = run_cropkit(root, root / "data" / "training_data", ["--weights", "none"])
     if f"cached:     {n_decisions} " not in out:
         raise RuntimeError(f"the cached rerun did not find every image cached:\n{out[-1500:]}")
     log(f"training on {n_decisions} decisions ...")
     t = time.perf_counter()
-    result = run_train(TrainOptions(root=root, model=MODEL, pretrained="none", progress=False), log=lambda _m: None)
+    result = run_train(TrainOptions(root=root, arch=ARCH, weights="none", progress=False), log=lambda _m: None)
     train_s = time.perf_counter() - t
 
     suggester = Suggester.open(root, result.path)
-    cache = ProcessedCache(suggester.layout.processed_files, suggester.feature_model)
+    cache = ProcessedCache(suggester.layout.processed_files, suggester.encoder_id)
     cached_ms = []
     for p in paths[:300]:
         t = time.perf_counter()
@@ -122,7 +122,7 @@ def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callab
         "train": {"decisions": n_decisions, "seconds": train_s, "target_s": 60},
         "cached_rerun": {"entries": n_decisions, "seconds": rerun_s, "target_s": 2},
         "suggest_cached": {**_percentiles(cached_ms), "target_ms": 5},
-        "suggest_new_24mp": {**_percentiles(new_ms), "target_ms": 100, "model": MODEL_ID},
+        "suggest_new_24mp": {**_percentiles(new_ms), "target_ms": 100, "model": ENCODER_ID},
     }
     return report
 

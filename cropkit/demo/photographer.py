@@ -197,8 +197,8 @@ def write_reports(runs: list[TasteRun], meta: dict, out_md: Path, out_json: Path
     atomic_write_bytes(out_json, json.dumps({"meta": meta, "tastes": tastes}, indent=1).encode())
 
 
-def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model: str = "ViT-B-32",
-                        pretrained: str = "none", steps: int = 600, log: Callable[[str], None] = print,
+def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, arch: str = "ViT-B-32",
+                        weights: str = "none", steps: int = 600, log: Callable[[str], None] = print,
                         progress: bool = True, points: tuple[int, ...] = CURVE_POINTS) -> tuple[list[TasteRun], dict]:
     """Build the variant library under ``root`` (a new or empty folder, one generated before, or one under this
     checkout's data/), extract features, and run every taste's learning curve."""
@@ -215,8 +215,8 @@ def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model
     photos, _missing = build_sample_library(root / "data" / "sample_library")
     paths = make_variants(photos, layout.images / "variants", n_train + n_test)
     rel = [layout.relative_name(p) for p in paths]
-    opts = ExtractOptions(root=root, model=model, pretrained=pretrained, progress=progress, workers=1)
-    data, skipped, feature_model = load_image_data(layout, rel, opts, log)
+    opts = ExtractOptions(root=root, arch=arch, weights=weights, progress=progress, workers=1)
+    data, skipped, encoder_id = load_image_data(layout, rel, opts, log)
     if skipped:
         raise RuntimeError(f"benchmark pictures could not be extracted: {skipped}")
     runs = []
@@ -226,7 +226,7 @@ def run_taste_benchmark(root: Path, n_train: int = 300, n_test: int = 120, model
         runs.append(learning_curve(taste, decisions[:n_train], decisions[n_train:], data,
                                    lambda train, d: fit_proposer(train, d, steps=steps), points))
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU",
-            "n_train": n_train, "n_test": n_test, "n_photos": len(photos), "feature_model": feature_model,
+            "n_train": n_train, "n_test": n_test, "n_photos": len(photos), "feature_model": encoder_id,
             "steps": steps, "seconds": time.perf_counter() - started}
     return runs, meta
 
@@ -249,26 +249,26 @@ def simulated_review(root: Path, taste: str, images: list[Path], suggester) -> d
         with Image.open(path) as img:
             img.load()
             wanted = rule(img.width, img.height, subject_point(img))
-        suggested = tuple(result["suggestions"][0]["box"])
+        suggested = tuple(round(v, 1) for v in result.suggestions[0].box)
         overlap = iou(suggested, wanted)
         decision = "approved" if overlap >= ACCEPT_IOU else "rejected" if overlap < 0.3 else "modified"
         final = suggested if decision == "approved" else None if decision == "rejected" else wanted
         append_decision(root / "data" / "ai_data" / "logs", SuggestionDecision(
-            result["image"], result["width"], result["height"], suggested, final, decision, result["model"],
+            result.image, result.width, result.height, suggested, final, decision, result.proposer,
             time.time()))
         counts[decision] += 1
     return counts
 
 
 def build_demo_root(root: Path, n_crops: int = 100, n_review: int = 30, taste: str = "thirds-4:5",
-                    model: str | None = None, pretrained: str | None = None,
+                    arch: str | None = None, weights: str | None = None,
                     log: Callable[[str], None] = print) -> bool:
     """A demo library whose simulated photographer has cropped ``n_crops`` pictures, then reviewed two rounds of
     ``n_review`` suggestions, each from a proposer retrained on everything logged before.
 
     Builds only where ``layout.claim_generated_root`` allows (a new or empty folder, one generated before, or one
     under this checkout's data/; CropkitError otherwise); returns False when the demo is built there already.
-    ``model``/``pretrained`` None: as for ``cropkit extract``.
+    ``arch``/``weights`` None: as for ``cropkit extract``.
     """
     from cropkit.decisions import append_decision
     from cropkit.demo.samples import build_sample_library
@@ -291,7 +291,7 @@ def build_demo_root(root: Path, n_crops: int = 100, n_review: int = 30, taste: s
     crops, first, second = paths[:n_crops], paths[n_crops:n_crops + n_review], paths[n_crops + n_review:]
     for decision in decisions_for(taste, root, crops):
         append_decision(layout.logs, decision)
-    quiet = dict(model=model, pretrained=pretrained, progress=False)
+    quiet = dict(arch=arch, weights=weights, progress=False)
     run_extract(ExtractOptions(root=root, **quiet), log=lambda _m: None)
     for batch in (first, second):
         trained = run_train(TrainOptions(root=root, **quiet), log=lambda _m: None)

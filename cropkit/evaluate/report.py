@@ -15,17 +15,18 @@ from cropkit.decisions import SuggestionDecision
 from cropkit.errors import CropkitError
 from cropkit.evaluate import plots
 from cropkit.extract.options import ExtractOptions
+from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.geometry import denormalise
 from cropkit.layout import Layout
 from cropkit.learn.dataset import Example, load_logged_data
-from cropkit.learn.heldout import evaluate_methods, fitted_baselines, plural, proposer_method
+from cropkit.learn.heldout import HeldOutScores, compare_with_baselines, plural
 from cropkit.learn.proposer import CropProposer, latest_proposer
 
 
 @dataclass
 class EvaluateOptions:
     root: str | Path = "."
-    model: str | Path | None = None  # a proposer file; default: the latest version
+    proposer: str | Path | None = None  # a proposer file; default: the latest version
     holdout: float = 0.2
     window: int = 50
     device: str = "auto"
@@ -36,28 +37,28 @@ class EvaluateOptions:
 def suggestion_stats(suggestions: list[SuggestionDecision], window: int) -> dict:
     """Acceptance (approved share) by model version, and each version's rolling rate over decision order."""
     ordered = sorted(suggestions, key=lambda s: s.ts)
-    by_model: dict[str, Counter] = defaultdict(Counter)
+    by_proposer: dict[str, Counter] = defaultdict(Counter)
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     recent: dict[str, list[bool]] = defaultdict(list)
-    retrains, last_model = [], None
+    retrains, last = [], None
     for i, s in enumerate(ordered, start=1):
-        by_model[s.model][s.decision] += 1
-        mine = recent[s.model] = (recent[s.model] + [s.decision == "approved"])[-window:]
-        series[s.model].append((i, sum(mine) / len(mine)))
-        if last_model is not None and s.model != last_model:
+        by_proposer[s.proposer][s.decision] += 1
+        mine = recent[s.proposer] = (recent[s.proposer] + [s.decision == "approved"])[-window:]
+        series[s.proposer].append((i, sum(mine) / len(mine)))
+        if last is not None and s.proposer != last:
             retrains.append(i)
-        last_model = s.model
+        last = s.proposer
     return {
         "n": len(ordered),
-        "by_model": {m: {**c, "acceptance_rate": c["approved"] / sum(c.values())} for m, c in by_model.items()},
+        "by_model": {m: {**c, "acceptance_rate": c["approved"] / sum(c.values())} for m, c in by_proposer.items()},
         "rolling": dict(series),
         "retrains": retrains,
     }
 
 
-def worst_examples(layout: Layout, scores: dict, examples: dict[str, Example], n: int = 8) -> list[dict]:
+def worst_examples(layout: Layout, scores: HeldOutScores, examples: dict[str, Example], n: int = 8) -> list[dict]:
     """The ``n`` held-out images where the proposer's top suggestion was furthest from the photographer's crop."""
-    ranked = sorted(zip(scores["images"], scores["top1"], scores["ious"]), key=lambda r: r[2])[:n]
+    ranked = sorted(zip(scores.images, scores.top1, scores.ious), key=lambda r: r[2])[:n]
     return [{"path": layout.image_path(image), "width": examples[image].width, "height": examples[image].height,
              "suggested": top1, "finals": [denormalise(b, examples[image].width, examples[image].height)
                                            for b in examples[image].positives], "iou": value}
@@ -85,20 +86,21 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     layout = Layout.from_args(opts.root)
     files = report_folder(layout, opts.out_dir)  # refused before any work when it would overwrite something
     out = files["report.json"].parent
-    path = Path(opts.model) if opts.model else latest_proposer(layout.models)
+    path = Path(opts.proposer) if opts.proposer else latest_proposer(layout.models)
     proposer = CropProposer.load(path)
-    arch = proposer.feature_model.split("/", 1)[0]
-    extract = ExtractOptions(root=layout.root, model=arch, pretrained=proposer.meta.get("pretrained", "none"),
+    arch, _ = parse_encoder_id(proposer.encoder_id)
+    extract = ExtractOptions(root=layout.root, arch=arch, weights=proposer.meta.get("pretrained", "none"),
                              device=opts.device, progress=opts.progress)
     logged = load_logged_data(layout, extract, opts.holdout, log)  # the same split as training
-    if logged.feature_model != proposer.feature_model:
-        raise CropkitError(f"{path.name} needs features of {proposer.feature_model}, got {logged.feature_model}")
+    if logged.encoder_id != proposer.encoder_id:
+        raise CropkitError(f"{path.name} needs features of {proposer.encoder_id}, got {logged.encoder_id}")
     train, test, data = logged.train, logged.test, logged.data
-    methods = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
+    held_out = compare_with_baselines(proposer, train, test, data)
+    methods = {name: s.to_json() for name, s in held_out.items()}
     stats = suggestion_stats(logged.suggestions, opts.window)
     figures = {name: files[f"{name}.png"] for name in FIGURES}
     report = {
-        "proposer": path.name, "feature_model": logged.feature_model, "held_out_images": len(test),
+        "proposer": path.name, "feature_model": logged.encoder_id, "held_out_images": len(test),
         "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
         "skipped_log_lines": [str(b) for b in logged.problems], "skipped_images": logged.skipped,
     }
@@ -108,7 +110,7 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
         plots.iou_by_method(methods, figures["iou_by_method"])
         plots.acceptance_over_time(stats["rolling"], stats["retrains"], figures["acceptance_over_time"])
         plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
-        plots.example_grid(worst_examples(layout, methods["proposer"], {e.image: e for e in test}),
+        plots.example_grid(worst_examples(layout, held_out["proposer"], {e.image: e for e in test}),
                            figures["examples_worst_first"])
         plots.write_new(files["report.json"], json.dumps(report, indent=1).encode())
     except BaseException:
@@ -124,8 +126,8 @@ def report_lines(report: dict, out: Path) -> list[str]:
     for name, s in report["methods"].items():
         lines.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
                      f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")
-    for model, c in report["suggestions"]["by_model"].items():
-        lines.append(f"  logged suggestions of {model}: {c['acceptance_rate']:.1%} approved")
+    for proposer, c in report["suggestions"]["by_model"].items():
+        lines.append(f"  logged suggestions of {proposer}: {c['acceptance_rate']:.1%} approved")
     lines.append(f"report:  {out / 'report.json'}")
     lines += [f"figure:  {path}" for path in report["figures"].values()]
     return lines

@@ -13,8 +13,8 @@ class ExtractOptions:
 
     root: str | Path = "."
     images: str | Path | None = None
-    model: str | None = None  # None: the root's remembered encoder (cropkit.remembered), else ViT-B-32
-    pretrained: str | None = None  # None: the root's remembered weights, else openai
+    arch: str | None = None  # None: the root's remembered encoder (cropkit.remembered), else ViT-B-32
+    weights: str | None = None  # a tag, a checkpoint file or none; None: the root's remembered weights, else openai
     device: str = "auto"
     precision: str = "auto"  # auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
     batch_size: int | None = None  # None: 32 on CPU, sized to the free memory on CUDA

@@ -24,18 +24,18 @@ from cropkit.extract.scan import Found, Skipped, find_images, stat_image
 from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
 from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import CUES_SHAPE
-from cropkit.features.model_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, is_untrained, model_id
+from cropkit.features.encoder_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, encoder_id, is_untrained
 from cropkit.features.store import FeatureStore, NpyStore, feature_shape, npy_bytes
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
-from cropkit.remembered import pretrained_spec, remember, resolve_encoder
+from cropkit.remembered import remember, resolve_encoder, weights_spec
 
 
 @dataclass
 class ExtractSummary:
     """What a run did, in numbers, and where its outputs are."""
 
-    model_id: str
+    encoder_id: str
     untrained: bool
     processed: int = 0
     cached: int = 0
@@ -61,7 +61,7 @@ class ExtractSummary:
         else:
             processed = f"processed:  0 new images (whole run {self.seconds:.1f} s)"
         out = [
-            f"model:      {self.model_id}" + ("   (UNTRAINED: random weights)" if self.untrained else ""),
+            f"encoder:    {self.encoder_id}" + ("   (UNTRAINED: random weights)" if self.untrained else ""),
             processed,
             f"cached:     {self.cached} unchanged images skipped without opening them",
         ]
@@ -108,7 +108,7 @@ def effective_workers(requested: int, log: Callable[[str], None] = print) -> int
 
 def _decode_worker_init() -> None:
     """Decode workers yield the CPU to the encoder: a busy encoder thread that is preempted stalls all of
-    its siblings (2 cores, 128 camera JPEGs: 15.5 images/s with niced workers against 14.2 without)."""
+    its siblings (the measured gain: docs/benchmarks.md)."""
     with contextlib.suppress(OSError):
         os.nice(10)
 
@@ -119,9 +119,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     layout = Layout.from_args(opts.root, opts.images)
     if opts.paths is None:
         layout.require_images()
-    model, pretrained = resolve_encoder(layout.ai_data, opts.model, opts.pretrained)
-    opts = replace(opts, model=model, pretrained=pretrained)
-    mid = model_id(opts.model, opts.pretrained)  # no model is loaded until there is work to do
+    arch, weights = resolve_encoder(layout.ai_data, opts.arch, opts.weights)
+    opts = replace(opts, arch=arch, weights=weights)
+    mid = encoder_id(arch, weights)  # no model is loaded until there is work to do
     if is_untrained(mid):
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
     opts = replace(opts, workers=effective_workers(opts.workers, log))
@@ -141,11 +141,10 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
     if todo:
-        from cropkit.features.encoder import ClipEncoder, check_model_name, pick_device, resolve_weights
+        from cropkit.features.encoder import ClipEncoder, check_arch, pick_device, resolve_weights
 
-        check_model_name(opts.model)
-        weights = resolve_weights(opts.model, opts.pretrained)
-        encoder = ClipEncoder(opts.model, weights, pick_device(opts.device), opts.precision)
+        check_arch(arch)
+        encoder = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(opts.device), opts.precision)
         opts = replace(opts, batch_size=opts.batch_size or encoder.default_batch_size())
         log(f"encoding {len(todo)} images with {mid} on {encoder.device} ({encoder.precision}, "
             f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d, batch {opts.batch_size})")
@@ -153,7 +152,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         _encode_all(todo, encoder, layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start
     if opts.paths is None:  # a whole-library run names the root's library and encoder from now on
-        remember(layout.ai_data, model=model, pretrained=pretrained_spec(pretrained),
+        remember(layout.ai_data, arch=arch, weights=weights_spec(weights),
                  images=layout.images_setting)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -174,7 +173,7 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
             summary.failed[item.kind] += 1
             last = cache.get(rel)
             if last is None or last.ok or (last.error or {}).get("kind") != item.kind:
-                cache.append(CacheEntry(rel, 0, 0, store.model_id, "failed",
+                cache.append(CacheEntry(rel, 0, 0, store.encoder_id, "failed",
                                         error={"kind": item.kind, "message": item.message}))
             continue
         entry = None if opts.force else cache.get(rel)
@@ -218,7 +217,7 @@ def _encode_all(todo: list[Found], encoder, layout: Layout, cache: ProcessedCach
             if isinstance(result, Failed):
                 summary.failed[result.kind] += 1
                 cache.append(CacheEntry(layout.relative_name(result.path), result.size, result.mtime_ns,
-                                        stores.features.model_id, "failed", error={"kind": result.kind,
+                                        stores.features.encoder_id, "failed", error={"kind": result.kind,
                                                                          "message": result.message}))
                 bar.update(1)
                 continue

@@ -37,6 +37,6 @@ def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout
     if force or not stores.cues.is_whole(p.hash, p.cues.shape):
         stores.cues.write(p.hash, p.cues)
     shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
-    cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.model_id, "ok",
+    cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.encoder_id, "ok",
                             hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))
     return wrote

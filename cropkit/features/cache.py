@@ -1,4 +1,7 @@
-"""processed_files.jsonl: one line per processed file and model, append-only, last line wins."""
+"""processed_files.jsonl: one line per processed file and encoder, append-only, last line wins.
+
+On disk the encoder id is the ``model`` key (the file format predates the word).
+"""
 
 from __future__ import annotations
 
@@ -15,16 +18,17 @@ from cropkit.geometry import is_finite_number
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PHASH = re.compile(r"[0-9a-f]{16}")
 _INT64 = 2**63
+DISK_KEYS = {"encoder_id": "model"}  # field name -> key in the file
 
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """What extraction learned about one file for one model, or why it failed."""
+    """What extraction learned about one file for one encoder, or why it failed."""
 
     path: str
     size: int
     mtime_ns: int
-    model: str
+    encoder_id: str  # "model" on disk
     status: str  # "ok" or "failed"
     hash: str | None = None
     phash: str | None = None
@@ -42,7 +46,7 @@ class CacheEntry:
         return self.size == size and self.mtime_ns == mtime_ns
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {(DISK_KEYS.get(k, k)): v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CacheEntry:
@@ -70,7 +74,7 @@ class CacheEntry:
             isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_PATH_CHARS for k, v in error.items())),
             "a map of short texts")
         _check(obj, "ts", "ts" not in obj or is_finite_number(obj["ts"]), "seconds since 1970")
-        known = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
+        known = {k: obj[DISK_KEYS.get(k, k)] for k in cls.__dataclass_fields__ if DISK_KEYS.get(k, k) in obj}
         return cls(**known)
 
 
@@ -88,18 +92,18 @@ def _check(obj: dict, key: str, good: bool, meaning: str) -> None:
 
 
 class ProcessedCache:
-    """The cache entries of one model, indexed by path; other models' lines are kept but ignored."""
+    """The cache entries of one encoder, indexed by path; other encoders' lines are kept but ignored."""
 
-    def __init__(self, file: Path, model_id: str):
+    def __init__(self, file: Path, encoder_id: str):
         self.file = file
-        self.model_id = model_id
+        self.encoder_id = encoder_id
         self.entries: dict[str, CacheEntry] = {}
         self.bad_lines: list[BadLine] = []
         for lineno, obj in read_jsonl(file):
             if isinstance(obj, BadLine):
                 self.bad_lines.append(obj)
                 continue
-            if obj.get("model") != model_id:
+            if obj.get("model") != encoder_id:
                 continue
             try:
                 entry = CacheEntry.from_json(obj)

@@ -1,4 +1,4 @@
-"""Pixels to features: one factory turns (model, pretrained, device) into a CLIP image encoder with a stable id.
+"""Pixels to features: one factory turns (arch, weights, device) into a CLIP image encoder with a stable id.
 
 The features describe the whole frame: images arrive squashed to the model's square input, never
 centre-cropped. Per image the encoder gives an L2-normalised global embedding and a coarse grid of
@@ -25,7 +25,7 @@ from open_clip.model import resize_pos_embed
 from safetensors import safe_open
 
 from cropkit.errors import CropkitError, WeightsUnavailable
-from cropkit.features.model_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
+from cropkit.features.encoder_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
 from cropkit.fileio import read_source_bytes
 
 FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
@@ -34,22 +34,22 @@ MAX_CONFIG_BYTES = 256 * 1024
 MAX_CONFIG_DEPTH = 8  # open_clip's own configs nest three levels deep
 
 
-def register_model_configs(path: str | Path) -> None:
+def register_arch_configs(path: str | Path) -> None:
     """Make open_clip architectures from a JSON file (or a folder of them) available by name (the file's stem).
 
     Every file is checked first, regular files only, none registered unless all are good: a clear error says
     which file is wrong and how."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise CropkitError(f"--model-config: {p} does not exist (give a JSON file or a folder of JSON files)")
+        raise CropkitError(f"--arch-config: {p} does not exist (give a JSON file or a folder of JSON files)")
     files = sorted(p.glob("*.json")) if p.is_dir() else [p]
     if not files:
-        raise CropkitError(f"--model-config: {p} holds no .json files")
-    configs = {f.stem: _read_model_config(f) for f in files}
+        raise CropkitError(f"--arch-config: {p} holds no .json files")
+    configs = {f.stem: _read_arch_config(f) for f in files}
     open_clip.factory._MODEL_CONFIGS.update(configs)  # what open_clip.add_model_config does, from checked data
 
 
-def _read_model_config(file: Path) -> dict:
+def _read_arch_config(file: Path) -> dict:
     """One open_clip architecture config: a small regular JSON file holding an object with embed_dim, vision_cfg
     and text_cfg, nested at most a few levels."""
     fix = "it must be an open_clip model config (JSON with embed_dim, vision_cfg and text_cfg)"
@@ -57,19 +57,19 @@ def _read_model_config(file: Path) -> dict:
         data, _ = read_source_bytes(file, max_bytes=MAX_CONFIG_BYTES)  # non-blocking: a pipe is refused
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CropkitError(f"--model-config: cannot read {file}: {reason}; {fix}") from None
+        raise CropkitError(f"--arch-config: cannot read {file}: {reason}; {fix}") from None
     try:
         cfg = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise CropkitError(f"--model-config: {file} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+        raise CropkitError(f"--arch-config: {file} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                            f"{exc.msg}); {fix}") from None
     except (ValueError, RecursionError) as exc:
-        raise CropkitError(f"--model-config: {file} is not valid JSON ({type(exc).__name__}); {fix}") from None
+        raise CropkitError(f"--arch-config: {file} is not valid JSON ({type(exc).__name__}); {fix}") from None
     if _nests_deeper_than(cfg, MAX_CONFIG_DEPTH):
-        raise CropkitError(f"--model-config: {file} nests deeper than {MAX_CONFIG_DEPTH} levels; {fix}")
+        raise CropkitError(f"--arch-config: {file} nests deeper than {MAX_CONFIG_DEPTH} levels; {fix}")
     if not (isinstance(cfg, dict) and isinstance(cfg.get("embed_dim"), int) and cfg["embed_dim"] > 0
             and isinstance(cfg.get("vision_cfg"), dict) and isinstance(cfg.get("text_cfg"), dict)):
-        raise CropkitError(f"--model-config: {file}: {fix}")
+        raise CropkitError(f"--arch-config: {file}: {fix}")
     return cfg
 
 
@@ -83,11 +83,11 @@ def _nests_deeper_than(value: object, limit: int) -> bool:
     return True
 
 
-def check_model_name(model: str) -> None:
-    if model not in open_clip.list_models():
+def check_arch(arch: str) -> None:
+    if arch not in open_clip.list_models():
         raise CropkitError(
-            f"--model {model!r} is not an open_clip architecture. Try ViT-B-32, ViT-B-16 or ViT-L-14 "
-            "(open_clip.list_models() lists all), or register your own with --model-config FILE.json."
+            f"--arch {arch!r} is not an open_clip architecture. Try ViT-B-32, ViT-B-16 or ViT-L-14 "
+            "(open_clip.list_models() lists all), or register your own with --arch-config FILE.json."
         )
 
 
@@ -143,43 +143,43 @@ class Weights:
         return self.checkpoint is None
 
 
-def resolve_weights(model: str, pretrained: str, cache_dir: str | None = None) -> Weights:
-    """Turn ``--pretrained`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
-    if is_random(pretrained):
-        return Weights(weights_id(pretrained), None, {})
-    path = Path(pretrained).expanduser()
+def resolve_weights(arch: str, weights: str, cache_dir: str | None = None) -> Weights:
+    """Turn ``--weights`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
+    if is_random(weights):
+        return Weights(weights_id(weights), None, {})
+    path = Path(weights).expanduser()
     if path.is_file():
-        return Weights(weights_id(pretrained), str(path), {})
-    cfg = open_clip.get_pretrained_cfg(model, pretrained)
+        return Weights(weights_id(weights), str(path), {})
+    cfg = open_clip.get_pretrained_cfg(arch, weights)
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(model)
+        tags = open_clip.list_pretrained_tags_by_model(arch)
         known = ", ".join(tags) if tags else "none for this architecture"
         raise WeightsUnavailable(
-            f"--pretrained {pretrained!r} is neither a file nor a known open_clip tag for {model} "
-            f"(known tags: {known}).\n" + _fixes(model)
+            f"--weights {weights!r} is neither a file nor a known open_clip tag for {arch} "
+            f"(known tags: {known}).\n" + _fixes(arch)
         )
     cached = _cached_checkpoint(cfg, cache_dir)
     if cached is None:
         host = _download_host(cfg)
         if os.environ.get("HF_HUB_OFFLINE") or not _reachable(host):
             raise WeightsUnavailable(
-                f"weights {model}/{pretrained} are not in the local cache and {host} cannot be reached.\n"
-                + _fixes(model)
+                f"weights {arch}/{weights} are not in the local cache and {host} cannot be reached.\n"
+                + _fixes(arch)
             )
         try:
             cached = open_clip.download_pretrained(cfg, cache_dir=cache_dir)
         except Exception as exc:
-            raise WeightsUnavailable(f"downloading {model}/{pretrained} failed: {exc}\n" + _fixes(model)) from None
-    return Weights(pretrained, str(cached), cfg)
+            raise WeightsUnavailable(f"downloading {arch}/{weights} failed: {exc}\n" + _fixes(arch)) from None
+    return Weights(weights, str(cached), cfg)
 
 
-def _fixes(model: str) -> str:
+def _fixes(arch: str) -> str:
     return (
         "Fixes:\n"
-        f"  - a local checkpoint file: --pretrained /path/to/open_clip_model.safetensors (or .bin/.pt)\n"
+        f"  - a local checkpoint file: --weights /path/to/open_clip_model.safetensors (or .bin/.pt)\n"
         "  - the Hugging Face cache: copy the weights into ~/.cache/huggingface/hub (or set HF_HOME) "
         "on a machine that has them\n"
-        f"  - --pretrained none: a randomly initialised {model} (features carry no learned meaning)"
+        f"  - --weights none: a randomly initialised {arch} (features carry no learned meaning)"
     )
 
 
@@ -229,20 +229,20 @@ def grid_side_for(native_side: int, dim: int, budget: int = FEATURE_BUDGET_BYTES
 _MAPPABLE = (".pt", ".pth", ".bin", ".safetensors")
 
 
-def _image_tower(model: str, weights: Weights) -> torch.nn.Module:
+def _image_tower(arch: str, weights: Weights) -> torch.nn.Module:
     """The image tower alone. Random weights are seeded. A checkpoint is loaded lean: the model is built on
     the meta device (no throw-away random initialisation) and takes the checkpoint's own tensors, mapped
-    from the file, so the text tower's weights are never read (ViT-B-32: peak 1.24 GB instead of 1.98)."""
+    from the file, so the text tower's weights are never read (the peak memory saved: docs/benchmarks.md)."""
     quick_gelu = bool(weights.tag_cfg.get("quick_gelu"))
     if weights.checkpoint is None or not weights.checkpoint.endswith(_MAPPABLE):
         with torch.random.fork_rng(devices=[]), _no_random_init_warning():
             torch.manual_seed(RANDOM_INIT_SEED)
-            return open_clip.create_model(model, pretrained=weights.checkpoint, force_quick_gelu=quick_gelu).visual
+            return open_clip.create_model(arch, pretrained=weights.checkpoint, force_quick_gelu=quick_gelu).visual
     try:
         with torch.device("meta"), _no_random_init_warning():  # the checkpoint's weights are loaded just below
-            clip = open_clip.create_model(model, force_quick_gelu=quick_gelu, device="meta")
+            clip = open_clip.create_model(arch, force_quick_gelu=quick_gelu, device="meta")
     except Exception as exc:
-        raise architecture_error(model, exc) from None
+        raise architecture_error(arch, exc) from None
     state = _read_state_dict(weights.checkpoint)
     resize_pos_embed(state, clip)  # as open_clip does for a checkpoint of another input size
     tower = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
@@ -250,11 +250,11 @@ def _image_tower(model: str, weights: Weights) -> torch.nn.Module:
     return clip.visual
 
 
-def architecture_error(model: str, exc: Exception) -> CropkitError:
+def architecture_error(arch: str, exc: Exception) -> CropkitError:
     """A model whose config cannot be built: the config is at fault, not any weights file."""
-    return CropkitError(f"cannot build the {model} architecture from its config: {load_failure_reason(exc)}\n"
-                        "Check the --model-config file that defines it (open_clip.get_model_config shows what "
-                        "is registered), or choose another --model.")
+    return CropkitError(f"cannot build the {arch} architecture from its config: {load_failure_reason(exc)}\n"
+                        "Check the --arch-config file that defines it (open_clip.get_model_config shows what "
+                        "is registered), or choose another --arch.")
 
 
 class _DropRandomInitWarning(logging.Filter):
@@ -299,36 +299,36 @@ def batch_size_for(free_bytes: int, per_image_bytes: float, low: int = 32, high:
 class ClipEncoder:
     """An open_clip image tower that returns whole-frame global and grid features."""
 
-    def __init__(self, model: str, weights: Weights, device: torch.device, precision: str = "auto"):
-        check_model_name(model)
+    def __init__(self, arch: str, weights: Weights, device: torch.device, precision: str = "auto"):
+        check_arch(arch)
         try:
-            visual = _image_tower(model, weights)
+            visual = _image_tower(arch, weights)
         except Exception as exc:  # a wrong architecture, a corrupt file, or a pickle that is not plain weights
             if isinstance(exc, CropkitError):
                 raise
             if weights.checkpoint is None:  # nothing was loaded: the architecture itself cannot be built
-                raise architecture_error(model, exc) from None
+                raise architecture_error(arch, exc) from None
             raise WeightsUnavailable(
-                f"cannot load {model} weights from {weights.checkpoint}: {load_failure_reason(exc)}\n"
+                f"cannot load {arch} weights from {weights.checkpoint}: {load_failure_reason(exc)}\n"
                 "Only plain tensors are loaded (weights_only=True / safetensors); a file that needs code to "
-                "unpickle is refused. Check that the file is an open_clip checkpoint of this --model.\n"
-                + _fixes(model)
+                "unpickle is refused. Check that the file is an open_clip checkpoint of this --arch.\n"
+                + _fixes(arch)
             ) from None
         if not hasattr(visual, "output_tokens") or getattr(visual, "proj", None) is None:
             raise CropkitError(
-                f"{model}: the spatial feature grid needs a ViT image tower with a projection "
+                f"{arch}: the spatial feature grid needs a ViT image tower with a projection "
                 "(ViT-B-32, ViT-B-16, ViT-L-14, ...); this architecture has none."
             )
         visual.output_tokens = True
         self.precision = pick_precision(device, precision)
         # Whole-tower casting beats autocast on CPU: autocast re-casts every weight on every call
-        # (measured here, ViT-B-32 at batch 16: bf16 weights 25 ms/image, bf16 autocast 106 ms, fp32 48 ms).
+        # (the timings: docs/benchmarks.md).
         self.dtype = _DTYPES[self.precision]
         self.visual = visual.eval().to(device=device, dtype=self.dtype)
-        self.model = model
+        self.arch = arch
         self.weights = weights
         self.device = device
-        self.model_id = f"{model}/{weights.weights_id}"
+        self.encoder_id = f"{arch}/{weights.weights_id}"
         size = visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         pre = open_clip.get_model_preprocess_cfg(self.visual) or {}

@@ -1,4 +1,4 @@
-"""Features to files: one float16 .npy per image content and model, written atomically.
+"""Features to files: one float16 .npy per image content and encoder, written atomically.
 
 A feature file holds ``1 + G*G`` rows of ``D`` values: row 0 is the global embedding, the rest the
 G x G grid in row-major order (top-left first), both L2-normalised.
@@ -18,9 +18,9 @@ import numpy as np
 from cropkit.fileio import atomic_write_bytes
 
 
-def model_key(model_id: str) -> str:
-    """A folder name for a model id: features of two models never share a folder."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("_")
+def encoder_folder_name(encoder_id: str) -> str:
+    """A folder name for an encoder id: features of two encoders never share a folder."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", encoder_id).strip("_")
 
 
 def pack_features(global_emb: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -117,11 +117,11 @@ class NpyStore:
 
 
 class FeatureStore(NpyStore):
-    """The feature files of one model: features of two models never share a folder."""
+    """The feature files of one encoder: features of two encoders never share a folder."""
 
-    def __init__(self, embeddings_dir: Path, model_id: str):
-        super().__init__(embeddings_dir / model_key(model_id))
-        self.model_id = model_id
+    def __init__(self, embeddings_dir: Path, encoder_id: str):
+        super().__init__(embeddings_dir / encoder_folder_name(encoder_id))
+        self.encoder_id = encoder_id
 
     def load(self, content_hash: str) -> Features:
         """Read one feature file; raises ValueError when it is corrupt or not this store's shape."""

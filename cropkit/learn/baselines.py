@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from cropkit.decisions import Suggestion
 from cropkit.features.cues import Cues
 from cropkit.geometry import (
     STANDARD_ASPECTS,
@@ -43,7 +44,7 @@ class Baseline:
         """Learn what the baseline needs from training crops (most learn nothing)."""
 
     def propose(self, width: int, height: int, cues: Cues | None, aspect: float | None = None,
-                k: int = 1) -> list[tuple[Box, float]]:
+                k: int = 1) -> list[Suggestion]:
         raise NotImplementedError
 
 
@@ -53,7 +54,7 @@ class FullFrame(Baseline):
     name = "full-frame"
 
     def propose(self, width, height, cues, aspect=None, k=1):
-        return [(largest_centred_box(aspect, width, height), 1.0)]
+        return [Suggestion(largest_centred_box(aspect, width, height), 1.0)]
 
 
 class CentreCrop(Baseline):
@@ -66,7 +67,7 @@ class CentreCrop(Baseline):
         self.aspect = most_common_aspect(targets)
 
     def propose(self, width, height, cues, aspect=None, k=1):
-        return [(largest_centred_box(aspect or self.aspect, width, height), 1.0)]
+        return [Suggestion(largest_centred_box(aspect or self.aspect, width, height), 1.0)]
 
 
 class MeanBox(Baseline):
@@ -81,7 +82,7 @@ class MeanBox(Baseline):
             self.mean = tuple(sum(b[i] for b in boxes) / len(boxes) for i in range(4))  # type: ignore[assignment]
 
     def propose(self, width, height, cues, aspect=None, k=1):
-        return [(fit_box_to_aspect(denormalise(self.mean, width, height), aspect, width, height), 1.0)]
+        return [Suggestion(fit_box_to_aspect(denormalise(self.mean, width, height), aspect, width, height), 1.0)]
 
 
 class SaliencyCrop(Baseline):
@@ -101,7 +102,7 @@ class SaliencyCrop(Baseline):
         tables = CueTables(cues)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         score = tables.saliency_inside(boxes) - 0.5 * area - 0.05 * tables.border_edges(boxes)
-        return [(denormalise(tuple(float(v) for v in boxes[i]), width, height), float(score[i]))
+        return [Suggestion(denormalise(tuple(float(v) for v in boxes[i]), width, height), float(score[i]))
                 for i in nms_top_k(boxes, score, k)]
 
 

@@ -105,8 +105,8 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
     """Features and cues for each image (paths relative to the root), extracting what is missing, read-only."""
     paths = [layout.image_path(rel) for rel in images]
     summary = run_extract(ExtractOptions(**{**opts.__dict__, "paths": paths}), log=log)
-    cache = ProcessedCache(layout.processed_files, summary.model_id)
-    store, cues = FeatureStore(layout.embeddings, summary.model_id), NpyStore(layout.cues)
+    cache = ProcessedCache(layout.processed_files, summary.encoder_id)
+    store, cues = FeatureStore(layout.embeddings, summary.encoder_id), NpyStore(layout.cues)
     data, skipped = {}, {}
     for rel, path in zip(images, paths):
         entry = cache.get(layout.relative_name(path))
@@ -117,7 +117,7 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
             data[rel] = ImageData(store.load(entry.hash), Cues.from_array(cues.load_array(entry.hash)))
         except ValueError as exc:
             skipped[rel] = str(exc)
-    return data, skipped, summary.model_id
+    return data, skipped, summary.encoder_id
 
 
 @dataclass
@@ -131,7 +131,7 @@ class LoggedData:
     test: list[Example]
     data: dict[str, ImageData]
     skipped: dict[str, str]
-    feature_model: str
+    encoder_id: str
 
 
 def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: float,
@@ -149,7 +149,7 @@ def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: floa
     if not examples:
         raise CropkitError(f"no usable decisions in {layout.logs} (training_log.jsonl or suggestions.jsonl); "
                            "log some crops first (the README documents both formats)")
-    data, skipped, feature_model = load_image_data(layout, sorted(examples), extract_opts, log)
+    data, skipped, encoder_id = load_image_data(layout, sorted(examples), extract_opts, log)
     usable = [examples[i] for i in sorted(examples) if i in data]
     if not usable:
         raise CropkitError("none of the logged images could be read; see the skipped images above")
@@ -157,4 +157,4 @@ def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: floa
     held_out = set(test_names)
     train = [e for e in usable if e.image not in held_out]
     test = [e for e in usable if e.image in held_out]
-    return LoggedData(crops, suggestions, problems, train, test, data, skipped, feature_model)
+    return LoggedData(crops, suggestions, problems, train, test, data, skipped, encoder_id)

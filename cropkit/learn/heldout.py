@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cropkit.geometry import Box, denormalise, iou
 from cropkit.learn.baselines import BASELINES, Baseline
 from cropkit.learn.dataset import Example, ImageData
-from cropkit.learn.metrics import score_proposals
+from cropkit.learn.metrics import CropScores, score_proposals
 from cropkit.learn.proposer import CropProposer
 
 Method = Callable[[Example, ImageData], list[Box]]
 TOP_K = 3
 
 
+@dataclass(frozen=True)
+class HeldOutScores:
+    """One method on the held-out images: the aggregate scores and, per image, its top-1 box and IoU."""
+
+    scores: CropScores
+    images: tuple[str, ...]
+    top1: tuple[Box, ...]
+    ious: tuple[float, ...]
+
+    def to_json(self) -> dict:
+        """The scores with the per-image lists, as report.json keeps them."""
+        return {**self.scores.to_json(), "ious": list(self.ious), "top1": [[round(v, 1) for v in b] for b in self.top1],
+                "images": list(self.images)}
+
+
 def proposer_method(proposer: CropProposer, k: int = TOP_K) -> Method:
     def run(e: Example, d: ImageData) -> list[Box]:
-        return [b for b, _ in proposer.propose(e.width, e.height, d.cues, d.features, k=k)]
+        return [s.box for s in proposer.propose(e.width, e.height, d.cues, d.features, k=k)]
     return run
 
 
 def baseline_method(baseline: Baseline, k: int = TOP_K) -> Method:
     def run(e: Example, d: ImageData) -> list[Box]:
-        return [b for b, _ in baseline.propose(e.width, e.height, d.cues, k=k)]
+        return [s.box for s in baseline.propose(e.width, e.height, d.cues, k=k)]
     return run
 
 
@@ -37,7 +53,8 @@ def fitted_baselines(train: list[Example]) -> dict[str, Method]:
     return out
 
 
-def evaluate_methods(methods: dict[str, Method], test: list[Example], data: dict[str, ImageData]) -> dict:
+def evaluate_methods(methods: dict[str, Method], test: list[Example],
+                     data: dict[str, ImageData]) -> dict[str, HeldOutScores]:
     """Scores per method on the images with at least one positive crop, plus each image's top-1 IoU."""
     scored = [e for e in test if e.positives and e.image in data]
     truths = [[denormalise(b, e.width, e.height) for b in e.positives] for e in scored]
@@ -45,12 +62,16 @@ def evaluate_methods(methods: dict[str, Method], test: list[Example], data: dict
     report = {}
     for name, method in methods.items():
         proposals = [method(e, data[e.image]) for e in scored]
-        scores = score_proposals(proposals, truths, sizes).to_json()
-        scores["ious"] = [max(iou(p[0], t) for t in ts) for p, ts in zip(proposals, truths)]
-        scores["top1"] = [[round(v, 1) for v in p[0]] for p in proposals]
-        scores["images"] = [e.image for e in scored]
-        report[name] = scores
+        report[name] = HeldOutScores(score_proposals(proposals, truths, sizes), tuple(e.image for e in scored),
+                                     tuple(p[0] for p in proposals),
+                                     tuple(max(iou(p[0], t) for t in ts) for p, ts in zip(proposals, truths)))
     return report
+
+
+def compare_with_baselines(proposer: CropProposer, train: list[Example], test: list[Example],
+                           data: dict[str, ImageData]) -> dict[str, HeldOutScores]:
+    """The proposer and every baseline fitted on the same training crops, scored on the same held-out images."""
+    return evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
 
 
 def learning_curve(train: list[Example], test: list[Example], data: dict[str, ImageData],
@@ -60,15 +81,9 @@ def learning_curve(train: list[Example], test: list[Example], data: dict[str, Im
     curve = {}
     for n in points:
         subset = train[:n]
-        proposer = fit(subset, data)
-        report = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(subset)}, test, data)
-        curve[n] = {name: summary_only(s) for name, s in report.items()}
+        report = compare_with_baselines(fit(subset, data), subset, test, data)
+        curve[n] = {name: s.scores.to_json() for name, s in report.items()}
     return curve
-
-
-def summary_only(scores: dict) -> dict:
-    """The aggregate scores of one method, without the per-image lists."""
-    return {k: v for k, v in scores.items() if k not in ("ious", "top1", "images")}
 
 
 def curve_points(n_train: int, points: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)) -> tuple[int, ...]:

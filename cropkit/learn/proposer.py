@@ -15,12 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError
 from cropkit.features.cues import Cues
-from cropkit.features.model_id import load_failure_reason
+from cropkit.features.encoder_id import load_failure_reason
 from cropkit.features.store import Features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
-from cropkit.geometry import MAX_ASPECT, Box, check_aspect, fit_boxes_to_aspect, is_finite_number, nms_top_k
+from cropkit.geometry import MAX_ASPECT, check_aspect, fit_boxes_to_aspect, is_finite_number, nms_top_k
 from cropkit.learn.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
 
 FORMAT = "cropkit-crop-proposer"
@@ -70,7 +71,8 @@ class CropProposer:
         return self.meta.get("name", "crop_proposer")
 
     @property
-    def feature_model(self) -> str:
+    def encoder_id(self) -> str:
+        """The encoder whose features it was trained on ("feature_model" in its metadata)."""
         return self.meta["feature_model"]
 
     def default_aspects(self) -> list[float | None]:
@@ -79,7 +81,7 @@ class CropProposer:
 
     @torch.inference_mode()
     def propose(self, width: int, height: int, cues: Cues, features: Features, aspect: float | None = None,
-                k: int = 3) -> list[tuple[Box, float]]:
+                k: int = 3) -> list[Suggestion]:
         """Up to ``k`` ranked crops in pixels with scores (the probability the model gives each); never a
         non-finite box."""
         if features.global_emb.shape[-1] != self.net.emb.in_features:
@@ -100,7 +102,7 @@ class CropProposer:
         if not (np.isfinite(px).all() and np.isfinite(probs).all()):
             raise CropkitError(f"{self.name} gave no usable crop for this {width}x{height} image (its output is "
                                "not finite): check the image's features, or retrain with cropkit train")
-        return [(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
+        return [Suggestion(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
 
     def save(self, models_dir: Path) -> Path:
         """Write as the next free ``crop_proposer_vN.pth``; never overwrites an existing version."""
@@ -125,15 +127,15 @@ class CropProposer:
                 "feature_names": list(FEATURE_NAMES)}
 
     @classmethod
-    def load(cls, path: Path, feature_model: str | None = None) -> CropProposer:
+    def load(cls, path: Path, encoder_id: str | None = None) -> CropProposer:
         """Load safely: a regular file under 10 MB, plain tensors only, a config and weights that are checked
-        before anything is built; refuse a proposer trained on another feature model."""
+        before anything is built; refuse a proposer trained on another encoder's features."""
         path = Path(path)
-        retrain = "Retrain with cropkit train, or pass --model with another proposer file."
+        retrain = "Retrain with cropkit train, or pass --proposer with another proposer file."
         try:
             data, _ = read_source_bytes(path, max_bytes=MAX_BYTES)  # non-blocking: a pipe is refused, not waited on
         except FileNotFoundError:
-            raise CropkitError(f"proposer {path} not found; run cropkit train or pass --model PATH") from None
+            raise CropkitError(f"proposer {path} not found; run cropkit train or pass --proposer PATH") from None
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise CropkitError(f"cannot read proposer {path}: {reason}. {retrain}") from None
@@ -148,10 +150,10 @@ class CropProposer:
             cfg, meta, state = _checked_payload(payload)
         except ValueError as exc:
             raise CropkitError(f"{path} is not a usable cropkit crop proposer: {exc}. {retrain}") from None
-        if feature_model is not None and meta["feature_model"] != feature_model:
+        if encoder_id is not None and meta["feature_model"] != encoder_id:
             raise CropkitError(
-                f"{path.name} was trained on features of {meta['feature_model']!r}, not {feature_model!r}. "
-                f"Use --model/--pretrained matching it, or retrain with cropkit train on these features.")
+                f"{path.name} was trained on features of {meta['feature_model']!r}, not {encoder_id!r}. "
+                f"Use --arch/--weights matching it, or retrain with cropkit train on these features.")
         net = ProposerNet(cfg["n_features"], cfg["emb_dim"], cfg["hidden"], cfg["emb_out"])
         net.load_state_dict(state)
         return cls(net.eval(), meta)

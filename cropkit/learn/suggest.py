@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError, explain_os_error
 from cropkit.extract.prepare import Failed, prepare_image
 from cropkit.extract.save import Stores, store_prepared
@@ -15,11 +16,30 @@ from cropkit.extract.scan import Skipped, stat_image
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import Cues
 from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
+from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.features.store import FeatureStore, NpyStore, pack_features, unpack_features
 from cropkit.fileio import json_text
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
 from cropkit.learn.proposer import CropProposer, latest_proposer
+
+
+@dataclass(frozen=True)
+class ImageSuggestions:
+    """What ``suggest`` says about one image: its name (as the logs name it), upright size, the proposer version
+    and the ranked suggestions."""
+
+    image: str
+    width: int
+    height: int
+    proposer: str
+    suggestions: tuple[Suggestion, ...]
+
+    def to_json(self) -> dict:
+        """The ``suggest --json`` object (boxes to 0.1 px, scores to 4 digits; "model" names the proposer)."""
+        return {"image": self.image, "width": self.width, "height": self.height, "model": self.proposer,
+                "suggestions": [{"box": [round(v, 1) for v in s.box], "score": round(s.score, 4)}
+                                for s in self.suggestions]}
 
 
 @dataclass
@@ -33,25 +53,26 @@ class Suggester:
     _encoder: ClipEncoder | None = field(default=None, init=False)
 
     @classmethod
-    def open(cls, root: str | Path = ".", model: str | Path | None = None, device: str = "auto") -> Suggester:
+    def open(cls, root: str | Path = ".", proposer: str | Path | None = None, device: str = "auto") -> Suggester:
+        """The proposer file given, else the latest version in ROOT/data/ai_data/models."""
         layout = Layout.from_args(root)
-        return cls(layout, CropProposer.load(Path(model) if model else latest_proposer(layout.models)), device)
+        return cls(layout, CropProposer.load(Path(proposer) if proposer else latest_proposer(layout.models)), device)
 
     @property
-    def feature_model(self) -> str:
-        return self.proposer.feature_model
+    def encoder_id(self) -> str:
+        return self.proposer.encoder_id
 
     def stores(self) -> Stores:
-        return Stores(FeatureStore(self.layout.embeddings, self.feature_model), NpyStore(self.layout.cues))
+        return Stores(FeatureStore(self.layout.embeddings, self.encoder_id), NpyStore(self.layout.cues))
 
     def encoder(self) -> ClipEncoder:
         """Rebuild the encoder the proposer was trained on; refuse other weights."""
         if self._encoder is None:
-            arch = self.feature_model.split("/", 1)[0]
+            arch, _ = parse_encoder_id(self.encoder_id)
             weights = resolve_weights(arch, self.proposer.meta.get("pretrained", "none"))
-            if f"{arch}/{weights.weights_id}" != self.feature_model:
+            if f"{arch}/{weights.weights_id}" != self.encoder_id:
                 raise CropkitError(
-                    f"{self.proposer.name} needs features of {self.feature_model}, but its weights "
+                    f"{self.proposer.name} needs features of {self.encoder_id}, but its weights "
                     f"({self.proposer.meta.get('pretrained')}) now give {arch}/{weights.weights_id}; "
                     "extract with the original weights or retrain")
             self._encoder = ClipEncoder(arch, weights, pick_device(self.device))
@@ -85,22 +106,19 @@ class Suggester:
         return ImageData(features, Cues.from_array(prepared.cues)), prepared.width, prepared.height
 
     def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
-                cache: ProcessedCache | None = None) -> dict:
-        """One result object: image, size, model and the ranked suggestions with scores."""
-        cache = cache or ProcessedCache(self.layout.processed_files, self.feature_model)
+                cache: ProcessedCache | None = None) -> ImageSuggestions:
+        """The ranked suggestions for one image, best first."""
+        cache = cache or ProcessedCache(self.layout.processed_files, self.encoder_id)
         path = _as_extract_names_it(path)
         data, width, height = self.image_data(path, cache)
         ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
-        return {"image": self.layout.relative_name(path), "width": width, "height": height,
-                "model": self.proposer.name,
-                "suggestions": [{"box": [round(v, 1) for v in box], "score": round(score, 4)}
-                                for box, score in ranked]}
+        return ImageSuggestions(self.layout.relative_name(path), width, height, self.proposer.name, tuple(ranked))
 
 
-def result_json(result: dict) -> str:
+def result_json(result: ImageSuggestions) -> str:
     """One result as a line of strict JSON (never NaN); a file name that is not valid UTF-8 is written with \\u
     escapes, so the line always prints."""
-    return json_text(result, allow_nan=False)
+    return json_text(result.to_json(), allow_nan=False)
 
 
 def display_name(name: str) -> str:

@@ -22,9 +22,9 @@ from cropkit.learn.dataset import (
     preferred_aspects,
 )
 from cropkit.learn.fit import BATCH_IMAGES, fit_network, training_arrays
-from cropkit.learn.heldout import evaluate_methods, fitted_baselines, plural, proposer_method, summary_only
+from cropkit.learn.heldout import compare_with_baselines, plural
 from cropkit.learn.proposer import CropProposer
-from cropkit.remembered import pretrained_spec, resolve_encoder
+from cropkit.remembered import resolve_encoder, weights_spec
 
 
 @dataclass
@@ -33,8 +33,8 @@ class TrainOptions:
 
     root: str | Path = "."
     images: str | Path | None = None
-    model: str | None = None  # None: the encoder the root's features came from (cropkit.remembered)
-    pretrained: str | None = None
+    arch: str | None = None  # None: the encoder the root's features came from (cropkit.remembered)
+    weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
     workers: int = -1
@@ -60,7 +60,7 @@ class TrainResult:
 
     def lines(self) -> list[str]:
         m = self.proposer.meta
-        out = [f"model:      {self.path}",
+        out = [f"proposer:   {self.path}",
                f"trained on: {plural(m['n_decisions'], 'decision')}, {plural(m['n_train_images'], 'image')} "
                f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
         for name, s in m["heldout"].items():
@@ -77,20 +77,20 @@ class TrainResult:
 def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
     layout = Layout.from_args(opts.root, opts.images)
     remove_stale_temp_files(layout.models)  # what a killed save left behind
-    model, pretrained = resolve_encoder(layout.ai_data, opts.model, opts.pretrained)
-    extract_opts = ExtractOptions(root=layout.root, images=layout.images, model=model, pretrained=pretrained,
+    arch, weights = resolve_encoder(layout.ai_data, opts.arch, opts.weights)
+    extract_opts = ExtractOptions(root=layout.root, images=layout.images, arch=arch, weights=weights,
                                   device=opts.device, precision=opts.precision, workers=opts.workers,
                                   progress=opts.progress)
     logged = load_logged_data(layout, extract_opts, opts.holdout, log)
     train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
     proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
-    heldout = evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
-    proposer.meta.update(
-        feature_model=logged.feature_model, pretrained=pretrained_spec(pretrained),
+    heldout = compare_with_baselines(proposer, train, test, data)
+    proposer.meta.update(  # "feature_model" and "pretrained": the encoder id and weights, as the format names them
+        feature_model=logged.encoder_id, pretrained=weights_spec(weights),
         fingerprint=fingerprint(logged.crops, logged.suggestions),
         n_decisions=len(logged.crops) + len(logged.suggestions), n_train_images=len(train), n_test_images=len(test),
-        heldout={k: summary_only(s) for k, s in heldout.items()},
+        heldout={k: s.scores.to_json() for k, s in heldout.items()},
         cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     path = proposer.save(layout.models)

@@ -174,16 +174,16 @@ class ReviewSession:
         try:
             result = self.suggester.suggest(path, aspect=self.aspect, k=1)
             if self.aspect_name == "original":  # its own aspect is known now: ask for a crop of that aspect
-                result = self.suggester.suggest(path, aspect=result["width"] / result["height"], k=1)
+                result = self.suggester.suggest(path, aspect=result.width / result.height, k=1)
         except Exception as exc:  # one bad image never stops the review: say why, and let the user go on
             self.problem = f"can't be read: {_reason(exc, path)}"
             return
-        self.image, self.width, self.height = result["image"], result["width"], result["height"]
-        self.model_name = model_name or result["model"]
+        self.image, self.width, self.height = result.image, result.width, result.height
+        self.model_name = model_name or result.proposer
         if boxes is None:
-            top = result["suggestions"][0]
-            box = tuple(float(v) for v in top["box"])
-            boxes = [CropBox(box, box, top["score"])]
+            top = result.suggestions[0]
+            box = tuple(round(v, 1) for v in top.box)
+            boxes = [CropBox(box, box, round(top.score, 4))]
         self.boxes = boxes
 
     def cannot_show(self, reason: str) -> None:
@@ -419,7 +419,7 @@ def _mtime_ns(path: Path) -> int | None:
 
 def _top_score(suggester, path: Path) -> float | None:
     try:
-        return suggester.suggest(path, k=1)["suggestions"][0]["score"]
+        return suggester.suggest(path, k=1).suggestions[0].score
     except Exception:  # shown with its reason when the queue reaches it
         return None
 

@@ -9,7 +9,7 @@ from cropkit.decisions import CropDecision, append_decision
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 
 
 def make_trained_root(root: Path, n: int = 12) -> Path:

@@ -88,7 +88,7 @@ def test_workers_are_capped_to_the_cores_and_negative_counts_refused(tmp_path: P
         return real_pool(max_workers, **kwargs)
 
     monkeypatch.setattr(cropkit.extract.pipeline, "ProcessPoolExecutor", recording_pool)
-    opts = ExtractOptions(root=tmp_path, model=TINY, pretrained="none", progress=False, workers=10_000)
+    opts = ExtractOptions(root=tmp_path, arch=TINY, weights="none", progress=False, workers=10_000)
     said: list[str] = []
     summary = run_extract(opts, log=said.append)
     assert summary.processed == 3
@@ -96,7 +96,7 @@ def test_workers_are_capped_to_the_cores_and_negative_counts_refused(tmp_path: P
     assert [line for line in said if "workers" in line] == [
         f"decode workers: 10000 asked, using {default_workers()} (one per core)"]
     with pytest.raises(CropkitError, match="workers must be 0"):
-        run_extract(ExtractOptions(root=tmp_path, model=TINY, pretrained="none", progress=False, workers=-5))
+        run_extract(ExtractOptions(root=tmp_path, arch=TINY, weights="none", progress=False, workers=-5))
 
 
 def test_a_fully_cached_run_says_no_new_images_instead_of_a_rate(tmp_path: Path, capsys):

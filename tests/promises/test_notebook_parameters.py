@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import shutil
 
+import pytest
+
 from cropkit.cli import main
+from cropkit.errors import CropkitError
 from tests.conftest import TINY_CONFIG
 
 
@@ -24,7 +27,8 @@ def test_bad_values_unknown_and_ignored_parameters_are_clear_errors(tmp_path, ca
     assert main(["notebooks", "--root", root, "-p", "steps", "[1,"]) == 2
     assert "parameter steps: '[1,' is not a valid value" in capfd.readouterr().err
     for name, value, message in [("steps", "true", "is not a whole number"), ("holdout", ".nan", "not a finite"),
-                                 ("device", "{cuda: 1}", "is a mapping"), ("epochz", "5", "known: batch_size"),
+                                 ("device", "{cuda: 1}", "is a mapping"),
+                                 ("epochz", "5", "known: arch, arch_config, batch_size"),
                                  ("run_dir", str(tmp_path), "cannot be given")]:
         assert main(["notebooks", "--root", root, "-p", name, value]) == 2
         assert message in capfd.readouterr().err, name
@@ -47,9 +51,9 @@ def test_the_root_parameter_is_used_and_relative_paths_follow_the_caller(tmp_pat
     shutil.copy(TINY_CONFIG, tmp_path / "cfg/tiny.json")
     (tmp_path / "root").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert main(["notebooks", "-p", "root", "root", "-p", "model_config", "cfg/tiny.json"]) == 2
+    assert main(["notebooks", "-p", "root", "root", "-p", "arch_config", "cfg/tiny.json"]) == 2
     err = capfd.readouterr().err
-    assert f"images folder not found: {tmp_path / 'root/data/training_data'}" in err  # got past model_config
+    assert f"images folder not found: {tmp_path / 'root/data/training_data'}" in err  # got past arch_config
     assert len(list((tmp_path / "root/data/ai_data/runs").glob("*_01_extract_features.ipynb"))) == 1
 
 
@@ -66,9 +70,20 @@ def test_values_are_typed_by_the_parameters_cells(tmp_path):
 
     (tmp_path / "weights.pt").write_bytes(b"")
     pairs = [("steps", "5"), ("holdout", "0"), ("learning_curve", "false"), ("max_images", "null"),
-             ("model", "2"), ("pretrained", "weights.pt"), ("device", '"cpu"'), ("model_path", "~/v1.pth")]
+             ("arch", "2"), ("weights", "weights.pt"), ("device", '"cpu"'), ("proposer", "~/v1.pth")]
     assert notebook_parameters(pairs, cwd=tmp_path) == {
-        "steps": 5, "holdout": 0.0, "learning_curve": False, "max_images": None, "model": "2",
-        "pretrained": str(tmp_path / "weights.pt"), "device": "cpu",
-        "model_path": str((tmp_path.home() / "v1.pth").resolve())}
-    assert notebook_parameters([("pretrained", "none")], cwd=tmp_path) == {"pretrained": "none"}
+        "steps": 5, "holdout": 0.0, "learning_curve": False, "max_images": None, "arch": "2",
+        "weights": str(tmp_path / "weights.pt"), "device": "cpu",
+        "proposer": str((tmp_path.home() / "v1.pth").resolve())}
+    assert notebook_parameters([("weights", "none")], cwd=tmp_path) == {"weights": "none"}
+
+
+def test_old_parameter_names_still_work(tmp_path):
+    from cropkit.notebooks import notebook_parameters
+
+    old = [("model", "2"), ("pretrained", "none"), ("model_path", "v1.pth"), ("model_config", "tiny.json")]
+    assert notebook_parameters(old, cwd=tmp_path) == {
+        "arch": "2", "weights": "none", "proposer": str(tmp_path / "v1.pth"),
+        "arch_config": str(tmp_path / "tiny.json")}
+    with pytest.raises(CropkitError, match="given twice"):
+        notebook_parameters([("model", "RN50"), ("arch", "ViT-B-32")], cwd=tmp_path)

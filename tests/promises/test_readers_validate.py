@@ -72,7 +72,7 @@ def test_train_and_evaluate_skip_a_line_with_a_400_digit_number(tmp_path_factory
 
     assert main(["train", "--root", str(root), *FEATURES, "--steps", "5", "--no-progress", "--workers", "0"]) == 0
     assert "skipped log lines: 1" in capsys.readouterr().out
-    assert main(["evaluate", "--root", str(root), "--model-config", str(TINY_CONFIG), "--no-progress"]) == 0
+    assert main(["evaluate", "--root", str(root), "--arch-config", str(TINY_CONFIG), "--no-progress"]) == 0
 
 
 # ---- 11: cache lines --------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_suggest_skips_a_cache_line_with_a_bad_width(trained_root, capsys, width
     entry = next(e for e in entries if e["path"] == "data/training_data/p03.jpg" and e["status"] == "ok")
     with open(cache_file, "a") as f:
         f.write(json.dumps({**entry, "width": width}) + "\n")
-    args = ["suggest", "--root", str(trained_root), "--json", "--model-config", str(TINY_CONFIG),
+    args = ["suggest", "--root", str(trained_root), "--json", "--arch-config", str(TINY_CONFIG),
             str(trained_root / "data/training_data/p03.jpg")]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
@@ -177,9 +177,9 @@ def test_a_pipe_named_like_a_proposer_is_refused_not_waited_on(trained_root, tmp
     os.mkfifo(fifo)
     try:
         with deadline(20, "the reader"):
-            assert main(["evaluate", "--root", str(trained_root), "--model-config", str(TINY_CONFIG),
+            assert main(["evaluate", "--root", str(trained_root), "--arch-config", str(TINY_CONFIG),
                          "--no-progress", "--out", str(tmp_path / "report")]) == 2
-            assert main(["suggest", "--root", str(trained_root), "--model-config", str(TINY_CONFIG),
+            assert main(["suggest", "--root", str(trained_root), "--arch-config", str(TINY_CONFIG),
                          str(trained_root / "data/training_data/p01.jpg")]) == 2
     finally:
         fifo.unlink()
@@ -211,7 +211,7 @@ def test_a_proposer_never_returns_a_non_finite_crop(trained_root):
 
 @pytest.mark.parametrize("aspect", ["1e-20:1", "1e300:1e-300", "21:1", "1:21", "inf:1"])
 def test_suggest_refuses_an_absurd_aspect(trained_root, capsys, aspect):
-    args = ["suggest", "--root", str(trained_root), "--json", "--aspect", aspect, "--model-config", str(TINY_CONFIG),
+    args = ["suggest", "--root", str(trained_root), "--json", "--aspect", aspect, "--arch-config", str(TINY_CONFIG),
             str(trained_root / "data/training_data/p02.jpg")]
     assert main(args) == 2
     captured = capsys.readouterr()
@@ -220,19 +220,19 @@ def test_suggest_refuses_an_absurd_aspect(trained_root, capsys, aspect):
 
 def test_suggest_accepts_the_extreme_aspects_it_allows(trained_root, capsys):
     for aspect in ("1:20", "20:1"):
-        args = ["suggest", "--root", str(trained_root), "--json", "--aspect", aspect, "--model-config",
+        args = ["suggest", "--root", str(trained_root), "--json", "--aspect", aspect, "--arch-config",
                 str(TINY_CONFIG), str(trained_root / "data/training_data/p02.jpg")]
         assert main(args) == 0
         result = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the output"))
         assert all(np.isfinite(s["box"]).all() for s in result["suggestions"])
 
 
-# ---- 11, 18, 19: --model-config ---------------------------------------------------------------------------------
+# ---- 11, 18, 19: --arch-config ---------------------------------------------------------------------------------
 
 def test_a_model_config_with_a_syntax_error_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "mine.json"
     bad.write_text('{"embed_dim": 32,\n "vision_cfg": {"width": 64,,}}')
-    assert main(["suggest", "--root", str(tmp_path), "--model-config", str(bad), "x.jpg"]) == 2
+    assert main(["suggest", "--root", str(tmp_path), "--arch-config", str(bad), "x.jpg"]) == 2
     err = capsys.readouterr().err
     assert "mine.json is not valid JSON (line 2" in err and "Traceback" not in err
 
@@ -242,7 +242,7 @@ def test_a_deeply_nested_model_config_is_a_clear_error(tmp_path, capsys):
                        ("nested", '{"embed_dim": 32, "text_cfg": {}, "vision_cfg": ' + "{\"a\": " * 50 + "1"
                         + "}" * 51)):
         (tmp_path / f"{name}.json").write_text(text)
-        assert main(["suggest", "--root", str(tmp_path), "--model-config", str(tmp_path / f"{name}.json"),
+        assert main(["suggest", "--root", str(tmp_path), "--arch-config", str(tmp_path / f"{name}.json"),
                      "x.jpg"]) == 2
         err = capsys.readouterr().err
         assert f"{name}.json" in err and "open_clip model config" in err
@@ -254,21 +254,21 @@ def test_a_pipe_in_a_model_config_folder_is_refused_not_waited_on(tmp_path, caps
     (folder / "cropkit-tiny-copy.json").write_text(TINY_CONFIG.read_text())
     os.mkfifo(folder / "waiting.json")
     with deadline(20, "the reader"):
-        assert main(["suggest", "--root", str(tmp_path), "--model-config", str(folder), "x.jpg"]) == 2
+        assert main(["suggest", "--root", str(tmp_path), "--arch-config", str(folder), "x.jpg"]) == 2
     err = capsys.readouterr().err
     assert "waiting.json" in err and "not a regular file" in err
 
 
 def test_a_config_that_cannot_be_built_is_not_blamed_on_weights(tmp_path):
-    from cropkit.features.encoder import ClipEncoder, register_model_configs, resolve_weights
+    from cropkit.features.encoder import ClipEncoder, register_arch_configs, resolve_weights
 
     cfg = json.loads(TINY_CONFIG.read_text())
     cfg["vision_cfg"]["width"] = "wide"
     (tmp_path / "cropkit-unbuildable.json").write_text(json.dumps(cfg))
-    register_model_configs(tmp_path / "cropkit-unbuildable.json")
+    register_arch_configs(tmp_path / "cropkit-unbuildable.json")
     with pytest.raises(CropkitError) as err:
         ClipEncoder("cropkit-unbuildable", resolve_weights("cropkit-unbuildable", "none"), torch.device("cpu"))
-    assert "unpickle" not in str(err.value) and "--model-config" in str(err.value)
+    assert "unpickle" not in str(err.value) and "--arch-config" in str(err.value)
 
 
 # ---- 20: noise ----------------------------------------------------------------------------------------------------
@@ -311,13 +311,15 @@ def test_a_surrogate_escaped_name_maps_to_its_file_and_splits(tmp_path):
 
 
 def test_suggest_json_lines_print_for_any_name():
-    from cropkit.learn.suggest import result_json
+    from cropkit.decisions import Suggestion
+    from cropkit.learn.suggest import ImageSuggestions, result_json
 
-    line = result_json({"image": "d/" + os.fsdecode(b"caf\xe9.jpg") + " é", "suggestions": []})
+    name = "d/" + os.fsdecode(b"caf\xe9.jpg") + " é"
+    line = result_json(ImageSuggestions(name, 40, 30, "crop_proposer_v1", ()))
     line.encode("utf-8")  # printable on a UTF-8 stdout
-    assert json.loads(line)["image"] == "d/" + os.fsdecode(b"caf\xe9.jpg") + " é"
+    assert json.loads(line)["image"] == name
     with pytest.raises(ValueError):
-        result_json({"box": [float("nan")]})
+        result_json(ImageSuggestions(name, 40, 30, "crop_proposer_v1", (Suggestion((0, 0, float("nan"), 30), 1.0),)))
 
 
 def test_train_and_suggest_handle_a_file_name_that_is_not_utf8(tmp_path, capsys):

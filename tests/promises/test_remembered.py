@@ -35,8 +35,8 @@ def test_train_uses_the_encoder_extract_used(tmp_path, capsys):
     """Finding 13: after `extract --pretrained none`, a plain `train` used to ask for the openai weights."""
     photos = _photos(tmp_path / "data/training_data", 8)
     _log_crops(tmp_path, Layout.from_args(tmp_path), photos)
-    r = ["--root", str(tmp_path), "--model-config", str(TINY_CONFIG)]
-    assert main(["extract", *r, "--model", TINY, "--pretrained", "none", "--no-progress", "--workers", "0"]) == 0
+    r = ["--root", str(tmp_path), "--arch-config", str(TINY_CONFIG)]
+    assert main(["extract", *r, "--arch", TINY, "--weights", "none", "--no-progress", "--workers", "0"]) == 0
     capsys.readouterr()
     assert main(["train", *r, "--steps", "20", "--no-progress", "--workers", "0"]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
@@ -47,10 +47,10 @@ def test_train_uses_the_encoder_extract_used(tmp_path, capsys):
 
 def test_a_named_encoder_still_wins_over_the_remembered_one(tmp_path, capsys):
     _photos(tmp_path / "data/training_data", 2)
-    r = ["--root", str(tmp_path), "--model-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
-    assert main(["extract", *r, "--model", TINY, "--pretrained", "none"]) == 0
+    r = ["--root", str(tmp_path), "--arch-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
+    assert main(["extract", *r, "--arch", TINY, "--weights", "none"]) == 0
     capsys.readouterr()
-    assert main(["extract", *r, "--pretrained", "no-such-tag"]) == 2  # named: tried, refused, not remembered
+    assert main(["extract", *r, "--weights", "no-such-tag"]) == 2  # named: tried, refused, not remembered
     assert "no-such-tag" in capsys.readouterr().err
     assert json.loads((tmp_path / "data/ai_data/settings.json").read_text())["pretrained"] == "none"
 
@@ -64,8 +64,8 @@ def test_decisions_on_a_library_outside_the_root_are_trained_on(tmp_path, capsys
     _log_crops(root, layout, photos)
     names = [json.loads(line)["image"] for line in (layout.logs / "training_log.jsonl").read_text().splitlines()]
     assert names[0] == "trip/p00.jpg"  # relative to the library: a reader accepts it, it cannot escape
-    r = ["--root", str(root), "--model-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
-    assert main(["extract", *r, "--images", str(library), "--model", TINY, "--pretrained", "none"]) == 0
+    r = ["--root", str(root), "--arch-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
+    assert main(["extract", *r, "--images", str(library), "--arch", TINY, "--weights", "none"]) == 0
     capsys.readouterr()
     assert main(["train", *r, "--steps", "20"]) == 0, capsys.readouterr().err  # library and encoder remembered
     out = capsys.readouterr().out
@@ -84,8 +84,8 @@ def test_negative_workers_are_refused(tmp_path, capsys, value):
 def test_a_library_inside_the_root_but_elsewhere_is_remembered_relative_to_the_root(tmp_path, capsys):
     photos = _photos(tmp_path / "project/lib/trip", 6)
     root = tmp_path / "project"
-    r = ["--root", str(root), "--model-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
-    assert main(["extract", *r, "--images", str(root / "lib"), "--model", TINY, "--pretrained", "none"]) == 0
+    r = ["--root", str(root), "--arch-config", str(TINY_CONFIG), "--no-progress", "--workers", "0"]
+    assert main(["extract", *r, "--images", str(root / "lib"), "--arch", TINY, "--weights", "none"]) == 0
     assert json.loads((root / "data/ai_data/settings.json").read_text())["images"] == "lib"
     moved = tmp_path / "moved"
     root.rename(moved)  # a root that moves keeps its library
@@ -95,5 +95,5 @@ def test_a_library_inside_the_root_but_elsewhere_is_remembered_relative_to_the_r
     assert layout.relative_name(moved / "lib/trip/p00.jpg") == "lib/trip/p00.jpg"
     capsys.readouterr()
     assert main(["train", "--root", str(moved), "--steps", "20", "--no-progress", "--workers", "0",
-                 "--model-config", str(TINY_CONFIG)]) == 0, capsys.readouterr().err
+                 "--arch-config", str(TINY_CONFIG)]) == 0, capsys.readouterr().err
     assert "trained on: 6 decisions" in capsys.readouterr().out

@@ -18,7 +18,7 @@ def trained_root(tmp_path_factory):
 
 
 def _evaluate(root, *extra: str) -> int:
-    return main(["evaluate", "--root", str(root), "--model-config", str(TINY_CONFIG), "--no-progress", *extra])
+    return main(["evaluate", "--root", str(root), "--arch-config", str(TINY_CONFIG), "--no-progress", *extra])
 
 
 def test_evaluate_refuses_a_folder_that_holds_a_report(trained_root, tmp_path, capsys):

@@ -27,7 +27,7 @@ from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import square_on_subject, subject_photo
 
-FEATURES = ["--model", TINY, "--pretrained", "none", "--model-config", str(TINY_CONFIG)]
+FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 DEEP_YAML = "[" * 3000 + "]" * 3000  # 6 KB of nesting: RecursionError for a recursive YAML composer
 
 
@@ -153,7 +153,7 @@ def test_decisions_on_an_external_library_are_used_by_train_and_not_pending_agai
     key(rv, "Delete")
     assert [ln["image"] for ln in lines(root)] == ["p0.jpg", "p1.jpg"]  # relative to the library, as readers want
     assert len(rv.session.queue) == 3  # the four decided before were not pending
-    result = run_train(TrainOptions(root=root, images=library, model=TINY, pretrained="none", steps=40,
+    result = run_train(TrainOptions(root=root, images=library, arch=TINY, weights="none", steps=40,
                                     progress=False, workers=0), log=lambda _m: None)
     assert result.problems == [] and result.proposer.meta["n_decisions"] == 4 + 2
     assert [p.name for p in pending_images(Layout.from_args(root, library))] == ["p2.jpg"]
@@ -191,9 +191,9 @@ def test_an_oversized_companion_is_a_note(tmp_path):
 
 OTHER_REVIEWER = textwrap.dedent("""
     import sys, time
-    from cropkit.features.encoder import register_model_configs
+    from cropkit.features.encoder import register_arch_configs
     from cropkit.review.widget import open_reviewer
-    register_model_configs(sys.argv[2])
+    register_arch_configs(sys.argv[2])
     rv = open_reviewer(sys.argv[1])
     rv.accept()
     print("decided", flush=True)
@@ -232,7 +232,7 @@ def test_undo_after_retrain_logs_the_restored_box_under_the_proposer_that_sugges
     layout = Layout.from_args(root)
     session = ReviewSession(Suggester.open(root), order_queue(pending_images(layout), "file"))
     rv = CropReviewer(session, retrain=lambda: run_train(TrainOptions(
-        root=root, model=TINY, pretrained="none", steps=40, progress=False, workers=0), log=lambda _m: None).proposer)
+        root=root, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None).proposer)
     suggested = [round(v, 1) for v in session.boxes[0].box]
     key(rv, "Enter")
     rv.buttons["retrain"].click()

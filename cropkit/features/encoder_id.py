@@ -1,4 +1,5 @@
-"""Model ids without loading a model: ``<architecture>/<weights>``, so cached work is found without torch."""
+"""Encoder ids without loading a model: ``<arch>/<weights id>`` (``ViT-B-32/openai``), so cached work is found
+without torch. The one place that builds and parses them."""
 
 from __future__ import annotations
 
@@ -9,34 +10,44 @@ from pathlib import Path
 
 RANDOM_INIT_SEED = 0
 UNTRAINED_WARNING = (
-    "!!! UNTRAINED ENCODER: --pretrained none gives randomly initialised CLIP weights (seed {seed}).\n"
+    "!!! UNTRAINED ENCODER: --weights none gives randomly initialised CLIP weights (seed {seed}).\n"
     "!!! Its features carry no learned meaning; use them only for tests and demos.\n"
-    "!!! For real use pass an open_clip tag (e.g. --pretrained openai) or a checkpoint file."
+    "!!! For real use pass an open_clip tag (e.g. --weights openai) or a checkpoint file."
 )
 
 
-def is_random(pretrained: str) -> bool:
-    return pretrained.lower() in ("none", "random", "")
+def is_random(weights: str) -> bool:
+    """Whether a weights spec asks for an untrained, randomly initialised encoder."""
+    return weights.lower() in ("none", "random", "")
 
 
-def weights_id(pretrained: str) -> str:
+def weights_id(weights: str) -> str:
     """``random-init-seed0`` for none, ``file:<name>#<sha256[:16]>`` for a checkpoint file, else the tag."""
-    if is_random(pretrained):
+    if is_random(weights):
         return f"random-init-seed{RANDOM_INIT_SEED}"
-    path = Path(pretrained).expanduser()
+    path = Path(weights).expanduser()
     if path.is_file():
         st = path.stat()
         return f"file:{path.name}#{_file_digest(str(path.resolve()), st.st_size, st.st_mtime_ns)}"
-    return pretrained
+    return weights
 
 
-def model_id(model: str, pretrained: str) -> str:
-    return f"{model}/{weights_id(pretrained)}"
+def encoder_id(arch: str, weights: str) -> str:
+    """The stable id of an architecture with a weights spec (a tag, a checkpoint file or none)."""
+    return f"{arch}/{weights_id(weights)}"
 
 
-def is_untrained(model_id: str) -> bool:
-    """Whether features of this model id come from a randomly initialised encoder."""
-    return "/random-init" in model_id
+def parse_encoder_id(text: str) -> tuple[str, str]:
+    """``(arch, weights id)`` of an encoder id; a text without both parts is refused."""
+    arch, sep, weights = text.partition("/")
+    if not (arch and sep and weights):
+        raise ValueError(f"{text!r} is not an encoder id (<arch>/<weights>, e.g. ViT-B-32/openai)")
+    return arch, weights
+
+
+def is_untrained(encoder_id: str) -> bool:
+    """Whether features of this encoder id come from a randomly initialised encoder."""
+    return encoder_id.partition("/")[2].startswith("random-init")
 
 
 @lru_cache(maxsize=8)
