@@ -19,9 +19,9 @@ from cropkit.features.encoder import (
     batch_size_for,
     grid_side_for,
     pick_device,
-    resolve_weights,
 )
 from cropkit.features.store import npy_bytes, pack_features
+from cropkit.features.weights import resolve_weights
 from tests.conftest import TINY
 from tests.libgen import photo_like
 

@@ -53,7 +53,8 @@ def measure_ceiling(arch: str, weights: str, device: str, precision: str, batch_
     spent per image (all threads), and the batch size (``None``: the encoder's default for the device)."""
     import torch
 
-    from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
+    from cropkit.features.encoder import ClipEncoder, pick_device
+    from cropkit.features.weights import resolve_weights
 
     enc = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(device), precision)
     batch_size = batch_size or enc.default_batch_size()

@@ -141,7 +141,8 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         summary.left_for_later = len(todo) - opts.max_images
         todo = todo[: opts.max_images]
     if todo:
-        from cropkit.features.encoder import ClipEncoder, check_arch, pick_device, resolve_weights
+        from cropkit.features.encoder import ClipEncoder, check_arch, pick_device
+        from cropkit.features.weights import resolve_weights
 
         check_arch(arch)
         encoder = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(opts.device), opts.precision)

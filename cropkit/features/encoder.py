@@ -11,21 +11,17 @@ import contextlib
 import json
 import logging
 import math
-import os
-import socket
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.model import resize_pos_embed
-from safetensors import safe_open
 
 from cropkit.errors import CropkitError, WeightsUnavailable
-from cropkit.features.encoder_id import RANDOM_INIT_SEED, is_random, load_failure_reason, weights_id
+from cropkit.features.encoder_id import RANDOM_INIT_SEED, load_failure_reason
+from cropkit.features.weights import Weights, read_state_dict, weights_fixes
 from cropkit.fileio import read_source_bytes
 
 FEATURE_BUDGET_BYTES = 64 * 1024  # global + grid, float16, per image (npy header included)
@@ -130,96 +126,6 @@ def pick_precision(device: torch.device, requested: str = "auto") -> str:
     return "fp32"
 
 
-@dataclass(frozen=True)
-class Weights:
-    """Where an encoder's weights come from: ``checkpoint`` is None for random initialisation."""
-
-    weights_id: str
-    checkpoint: str | None
-    tag_cfg: dict
-
-    @property
-    def untrained(self) -> bool:
-        return self.checkpoint is None
-
-
-def resolve_weights(arch: str, weights: str, cache_dir: str | None = None) -> Weights:
-    """Turn ``--weights`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
-    if is_random(weights):
-        return Weights(weights_id(weights), None, {})
-    path = Path(weights).expanduser()
-    if path.is_file():
-        return Weights(weights_id(weights), str(path), {})
-    cfg = open_clip.get_pretrained_cfg(arch, weights)
-    if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(arch)
-        known = ", ".join(tags) if tags else "none for this architecture"
-        raise WeightsUnavailable(
-            f"--weights {weights!r} is neither a file nor a known open_clip tag for {arch} "
-            f"(known tags: {known}).\n" + _fixes(arch)
-        )
-    cached = _cached_checkpoint(cfg, cache_dir)
-    if cached is None:
-        host = _download_host(cfg)
-        if os.environ.get("HF_HUB_OFFLINE") or not _reachable(host):
-            raise WeightsUnavailable(
-                f"weights {arch}/{weights} are not in the local cache and {host} cannot be reached.\n"
-                + _fixes(arch)
-            )
-        try:
-            cached = open_clip.download_pretrained(cfg, cache_dir=cache_dir)
-        except Exception as exc:
-            raise WeightsUnavailable(f"downloading {arch}/{weights} failed: {exc}\n" + _fixes(arch)) from None
-    return Weights(weights, str(cached), cfg)
-
-
-def _fixes(arch: str) -> str:
-    return (
-        "Fixes:\n"
-        f"  - a local checkpoint file: --weights /path/to/open_clip_model.safetensors (or .bin/.pt)\n"
-        "  - the Hugging Face cache: copy the weights into ~/.cache/huggingface/hub (or set HF_HOME) "
-        "on a machine that has them\n"
-        f"  - --weights none: a randomly initialised {arch} (features carry no learned meaning)"
-    )
-
-
-def _cached_checkpoint(cfg: dict, cache_dir: str | None) -> str | None:
-    """The weights file for a tag if it is already on disk, without touching the network."""
-    if cfg.get("file"):
-        return cfg["file"]
-    hub = cfg.get("hf_hub", "")
-    if hub:
-        from huggingface_hub import try_to_load_from_cache
-
-        repo_id, filename = os.path.split(hub)
-        filename = filename or "open_clip_pytorch_model.bin"
-        safe = filename.replace("open_clip_pytorch_model.bin", "open_clip_model.safetensors")
-        safe = safe[:-4] + ".safetensors" if safe.endswith(".bin") else safe
-        for name in dict.fromkeys([safe, filename]):
-            found = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
-            if isinstance(found, str):
-                return found
-        return None
-    url = cfg.get("url", "")
-    target = Path(cache_dir or Path.home() / ".cache" / "clip") / os.path.basename(url)
-    return str(target) if url and target.is_file() else None
-
-
-def _download_host(cfg: dict) -> str:
-    if cfg.get("hf_hub"):
-        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-        return urlparse(endpoint).hostname or "huggingface.co"
-    return urlparse(cfg.get("url", "")).hostname or "the download host"
-
-
-def _reachable(host: str, timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def grid_side_for(native_side: int, dim: int, budget: int = FEATURE_BUDGET_BYTES) -> int:
     """Largest grid side <= ``native_side`` whose (1 + side^2) x dim float16 rows fit the budget."""
     rows = (budget - NPY_HEADER_BYTES) // (2 * dim)
@@ -243,7 +149,7 @@ def _image_tower(arch: str, weights: Weights) -> torch.nn.Module:
             clip = open_clip.create_model(arch, force_quick_gelu=quick_gelu, device="meta")
     except Exception as exc:
         raise architecture_error(arch, exc) from None
-    state = _read_state_dict(weights.checkpoint)
+    state = read_state_dict(weights.checkpoint)
     resize_pos_embed(state, clip)  # as open_clip does for a checkpoint of another input size
     tower = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
     clip.visual.load_state_dict(tower, strict=True, assign=True)
@@ -274,22 +180,6 @@ def _no_random_init_warning():
         root.removeFilter(drop)
 
 
-def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors, plain tensors only (weights_only / safetensors), mapped rather than copied
-    where the format allows; only the image tower's are read from a safetensors file."""
-    if path.endswith(".safetensors"):
-        with safe_open(path, framework="pt") as f:
-            return {k.removeprefix("module."): f.get_tensor(k) for k in f.keys()  # noqa: SIM118 (not a dict)
-                    if k.removeprefix("module.").startswith("visual.")}
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # the legacy (pre-zip) format cannot be mapped: read it
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    return {k.removeprefix("module."): v for k, v in state.items()}
-
-
 def batch_size_for(free_bytes: int, per_image_bytes: float, low: int = 32, high: int = 1024) -> int:
     """Largest power of two in [low, high] whose batch needs at most half of ``free_bytes``."""
     fits = int(free_bytes / 2 / max(per_image_bytes, 1.0))
@@ -312,7 +202,7 @@ class ClipEncoder:
                 f"cannot load {arch} weights from {weights.checkpoint}: {load_failure_reason(exc)}\n"
                 "Only plain tensors are loaded (weights_only=True / safetensors); a file that needs code to "
                 "unpickle is refused. Check that the file is an open_clip checkpoint of this --arch.\n"
-                + _fixes(arch)
+                + weights_fixes(arch)
             ) from None
         if not hasattr(visual, "output_tokens") or getattr(visual, "proj", None) is None:
             raise CropkitError(

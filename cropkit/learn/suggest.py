@@ -15,9 +15,10 @@ from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import Cues
-from cropkit.features.encoder import ClipEncoder, pick_device, resolve_weights
+from cropkit.features.encoder import ClipEncoder, pick_device
 from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.features.store import FeatureStore, NpyStore, pack_features, unpack_features
+from cropkit.features.weights import resolve_weights
 from cropkit.fileio import json_text
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
