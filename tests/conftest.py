@@ -6,6 +6,7 @@ import pytest
 
 from tests.libgen import changed_entries, make_library, snapshot
 
+REPO = Path(__file__).resolve().parent.parent  # the checkout
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_CONFIG = FIXTURES / "cropkit-tiny.json"
 TINY = "cropkit-tiny"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,42 @@ def subject_photo(seed: int) -> tuple[Image.Image, tuple[float, float]]:
     r = 0.08 * min(w, h)
     ImageDraw.Draw(img).ellipse((sx * w - r, sy * h - r, sx * w + r, sy * h + r), fill=(250, 40, 30))
     return img, (sx, sy)
+
+
+@dataclass(frozen=True)
+class SubjectPhoto:
+    """A generated photo on disk, its name relative to the root, its size and the crop the tests' taste makes."""
+
+    path: Path
+    name: str
+    width: int
+    height: int
+    crop: tuple[float, float, float, float]
+
+
+def subject_library(root: Path, n: int, seed: int, prefix: str = "p", companions: bool = False,
+                    quality: int = 90, folder: str = "data/training_data") -> list[SubjectPhoto]:
+    """The tests' one library generator: ``n`` subject photos ROOT/FOLDER/PREFIX00.jpg, ... (seeds ``seed``,
+    ``seed + 1``, ...), with a ``.yaml`` companion each when asked; nothing is logged (see ``log_crops``)."""
+    images = root / folder
+    images.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        img, subject = subject_photo(seed + i)
+        path = images / f"{prefix}{i:02d}.jpg"
+        img.save(path, quality=quality)
+        if companions:
+            path.with_suffix(".yaml").write_text(f"rating: {i % 5}\n")
+        out.append(SubjectPhoto(path, f"{folder}/{path.name}", *img.size, square_on_subject(*img.size, subject)))
+    return out
+
+
+def log_crops(root: Path, photos: list[SubjectPhoto]) -> None:
+    """Log each photo's crop as the photographer's, at timestamps 1, 2, ..."""
+    from cropkit.decisions import CropDecision, append_decision
+
+    for i, p in enumerate(photos):
+        append_decision(root / "data/ai_data/logs", CropDecision(p.name, p.width, p.height, p.crop, float(i + 1)))
 
 
 def square_on_subject(w: int, h: int, subject: tuple[float, float]) -> tuple[float, float, float, float]:

@@ -22,8 +22,8 @@ from cropkit.fileio import (
     read_source_bytes,
     remove_stale_temp_files,
 )
+from tests.helpers.deadline import deadline
 from tests.libgen import changed_entries, save_photo, snapshot
-from tests.test_scan import deadline
 
 
 def temp_files(folder: Path) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "cropkit"
+from tests.conftest import REPO
+
+PACKAGE = REPO / "cropkit"
 FLOORS = ["features", "extract", "learn", "evaluate", "review", "demo", "bench", "notebooks", "cli"]
 COMMANDS = {"cropkit.extract.pipeline", "cropkit.learn.train", "cropkit.learn.suggest", "cropkit.evaluate.report"}
 SIBLINGS = {"evaluate", "review", "demo"}  # one floor: none of them imports another

@@ -6,11 +6,11 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cropkit
+from tests.conftest import REPO
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def test_every_public_name_is_the_object_of_its_module():

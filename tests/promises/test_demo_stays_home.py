@@ -15,10 +15,8 @@ from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
 from cropkit.demo.photographer import build_demo_root, run_taste_benchmark, simulated_review
 from cropkit.errors import CropkitError
 from cropkit.notebooks import notebooks_dir
-from tests.conftest import TINY, TINY_CONFIG
+from tests.conftest import REPO, TINY, TINY_CONFIG
 from tests.libgen import changed_entries, make_library, snapshot
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def user_root(root: Path, n: int = 8) -> Path:

@@ -14,10 +14,10 @@ from PIL import Image
 from cropkit.decisions import read_suggestions
 from cropkit.demo.photographer import build_demo_root
 from cropkit.notebooks import NOTEBOOKS, notebooks_dir, run_notebooks
-from tests.conftest import TINY, TINY_CONFIG
+from tests.conftest import REPO, TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot
 
-NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NB_DIR = REPO / "notebooks"
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in NB_DIR.glob("*.ipynb")))

@@ -18,11 +18,11 @@ from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision, read_crops
 from cropkit.fileio import BadLine, read_jsonl
 from cropkit.learn.proposer import CropProposer
-from tests.conftest import TINY, TINY_CONFIG, tiny_args
+from tests.conftest import REPO, TINY, TINY_CONFIG, tiny_args
 from tests.libgen import changed_entries, save_photo, snapshot, square_on_subject, subject_photo
 
 CROPKIT = [sys.executable, "-m", "cropkit"]
-HELPERS = Path(__file__).parent / "helpers"
+HELPERS = REPO / "tests/helpers"
 KILLS = {"extract": 8, "train": 6, "logging": 8}
 
 
@@ -112,7 +112,7 @@ def test_seeded_kills_during_decision_logging(tmp_path):
 
 
 def test_kill_counts_match_the_reliability_document():
-    doc = (Path(__file__).resolve().parent.parent / "docs/reliability.md").read_text()
+    doc = (REPO / "docs/reliability.md").read_text()
     assert f"{sum(KILLS.values())} seeded SIGKILLs" in doc
 
 

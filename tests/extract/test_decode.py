@@ -176,7 +176,7 @@ def test_file_over_the_byte_limit_is_refused_before_reading(tmp_path: Path, monk
 
 def test_fifo_or_folder_given_to_prepare_fails_as_not_a_file_without_blocking(tmp_path: Path):
     """A pipe swapped in under an image's name after the scan must not hang a decode worker."""
-    from tests.test_scan import deadline
+    from tests.helpers.deadline import deadline
 
     os.mkfifo(tmp_path / "pipe.jpg")
     (tmp_path / "folder.jpg").mkdir()

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from cropkit.cli import main
-from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
+from cropkit.decisions import SuggestionDecision, append_decision
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
-from tests.libgen import changed_entries, make_hostile_library, snapshot, square_on_subject, subject_photo
+from tests.libgen import changed_entries, log_crops, make_hostile_library, snapshot, subject_library
 
 FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 SIDECARS = (".embedding.npy", ".phash", ".saliency.npy", ".hands.json")
@@ -31,15 +31,11 @@ def library(tmp_path_factory):
 
 
 def _fill_library(images: Path, logs: Path) -> None:
-    for i in range(20):
-        img, subject = subject_photo(700 + i)
-        img.save(images / f"a{i:02d}.jpg", quality=90)
-        (images / f"a{i:02d}.yaml").write_text(f"rating: {i % 5}\n")
-        rel, box = f"data/training_data/a{i:02d}.jpg", square_on_subject(*img.size, subject)
-        if i < 10:
-            append_decision(logs, CropDecision(rel, *img.size, box, float(i)))
-        elif i < 14:
-            append_decision(logs, SuggestionDecision(rel, *img.size, box, box, "approved", "crop_proposer_v0", i))
+    photos = subject_library(images.parent.parent, 20, seed=700, prefix="a", companions=True)
+    log_crops(images.parent.parent, photos[:10])
+    for i, p in enumerate(photos[10:14], start=10):
+        append_decision(logs, SuggestionDecision(p.name, p.width, p.height, p.crop, p.crop, "approved",
+                                                 "crop_proposer_v0", i))
     make_hostile_library(images / "hostile")
 
 

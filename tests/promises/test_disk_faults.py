@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cropkit.cli import main
-from cropkit.decisions import CropDecision, append_decision, read_crops, read_suggestions
+from cropkit.decisions import read_crops, read_suggestions
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.store import FeatureStore, NpyStore
 from cropkit.fileio import BadLine, append_jsonl, read_jsonl
@@ -20,7 +20,7 @@ from cropkit.review.session import ReviewSession, order_queue, pending_images
 from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import fill, remount, tmpfs
-from tests.libgen import changed_entries, save_photo, snapshot, square_on_subject, subject_photo
+from tests.libgen import changed_entries, log_crops, save_photo, snapshot, subject_library
 
 FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 MODEL_ID = f"{TINY}/random-init-seed0"
@@ -33,14 +33,7 @@ def root(tmp_path: Path):
     """12 photos with companions and 8 logged crops; data/ai_data is a 16 MiB tmpfs of its own."""
     images = tmp_path / "data/training_data"
     with tmpfs(tmp_path / "data/ai_data"):
-        images.mkdir(parents=True)
-        for i in range(12):
-            img, subject = subject_photo(500 + i)
-            img.save(images / f"s{i:02d}.jpg")
-            (images / f"s{i:02d}.yaml").write_text(f"rating: {i % 5}\n")
-            if i < 8:
-                append_decision(tmp_path / "data/ai_data/logs", CropDecision(
-                    f"data/training_data/s{i:02d}.jpg", *img.size, square_on_subject(*img.size, subject), float(i)))
+        log_crops(tmp_path, subject_library(tmp_path, 12, seed=500, prefix="s", companions=True, quality=75)[:8])
         before = snapshot(images)
         yield tmp_path
         assert changed_entries(before, snapshot(images)) == {}, "the source library was modified"

@@ -12,7 +12,7 @@ from PIL import Image
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
 from tests.conftest import TINY, TINY_CONFIG
-from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
+from tests.libgen import changed_entries, snapshot, subject_library, subject_photo
 
 FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 
@@ -22,20 +22,15 @@ def trained_root(tmp_path_factory):
     """30 photos with crops and suggestions logged, extracted and trained once (v1)."""
     root = tmp_path_factory.mktemp("lib")
     images, logs = root / "data/training_data", root / "data/ai_data/logs"
-    images.mkdir(parents=True)
-    for i in range(30):
-        img, subject = subject_photo(100 + i)
-        img.save(images / f"p{i:02d}.jpg", quality=92)
-        rel = f"data/training_data/p{i:02d}.jpg"
-        box = square_on_subject(*img.size, subject)
+    for i, p in enumerate(subject_library(root, 30, seed=100, quality=92)):
         if i % 5 == 4:
-            wrong = (0.0, 0.0, img.width / 3, img.height / 3)
+            wrong = (0.0, 0.0, p.width / 3, p.height / 3)
             kind = ("approved", "modified", "rejected")[i % 3]
-            final = {"approved": wrong, "modified": box, "rejected": None}[kind]
-            append_decision(logs, SuggestionDecision(rel, *img.size, wrong, final, kind,
+            final = {"approved": wrong, "modified": p.crop, "rejected": None}[kind]
+            append_decision(logs, SuggestionDecision(p.name, p.width, p.height, wrong, final, kind,
                                                      "crop_proposer_v0" if i < 15 else "crop_proposer_v1", i))
         else:
-            append_decision(logs, CropDecision(rel, *img.size, box, float(i)))
+            append_decision(logs, CropDecision(p.name, p.width, p.height, p.crop, float(i)))
     with open(logs / "training_log.jsonl", "a") as f:
         f.write('{"image": "../outside.jpg", "width": 10, "height": 10, "crop": [0, 0, 5, 5], "ts": 1}\n')
     before = snapshot(images)
