@@ -10,7 +10,7 @@ WEIGHTS ?= $(or $(PRETRAINED),none)  # PRETRAINED: its old name
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev,bench]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,8 +34,11 @@ review-bench: $(STAMP) $(CHROMIUM)
 bench: $(STAMP)
 	$(BIN)/cropkit bench
 
+REAL_PHOTOS ?= ../shared/benchmarks/real_photos
+
+# The evidence for taste learning: real photographs whose subjects a person judged (read in place, never copied).
 taste-bench: $(STAMP)
-	$(BIN)/cropkit benchmark-taste
+	$(BIN)/cropkit benchmark-taste --photos $(REAL_PHOTOS)/photos --subjects $(REAL_PHOTOS)/subjects.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check cropkit tests

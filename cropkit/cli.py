@@ -156,21 +156,30 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_evaluate)
 
     bt = command("benchmark-taste", "config",
-                 help="simulated-photographer learning curves for proposer and baselines",
-                 description="Cuts pictures from the sample library's real photographs, crops them with "
-                             "deterministic tastes and measures proposer and baselines after 10, 30, 100 "
-                             "and 300 decisions. Writes a Markdown and a JSON report.")
-    bt.add_argument("--root", default="data/benchmark", metavar="DIR",
-                    help="working root for pictures and features, one cropkit generated (default: data/benchmark)")
-    bt.add_argument("--out", default="docs/taste_benchmark.md", help="Markdown report (JSON beside it)")
-    bt.add_argument("--train", type=_positive, default=300, help="training pictures (default: 300)")
-    bt.add_argument("--test", type=_positive, default=120, help="held-out pictures (default: 120)")
+                 help="learning curves of the proposer and its peers on real photographs",
+                 description="Real photographs whose subject a person judged (--photos, --subjects) are cut into "
+                             "views, split by photo; simulated photographers crop them by rules on the judged "
+                             "subject; after 10, 30, 100 and 300 decisions the proposer (cropkit train and "
+                             "cropkit suggest --json, run as subprocesses) and its peers (full frame, centre "
+                             "crop, mean box, saliency, smartcrop) are scored on the held-out views. "
+                             "--sanity-check runs the old tastes on cropkit's own saliency peak instead (plumbing "
+                             "only: not evidence). Writes a Markdown and a JSON report.")
+    bt.add_argument("--photos", metavar="DIR", help="the photographs (e.g. ../shared/benchmarks/real_photos/photos)")
+    bt.add_argument("--subjects", metavar="FILE", help="their judged subjects (subjects.json)")
+    bt.add_argument("--sanity-check", action="store_true",
+                    help="the saliency-peak tastes on the sample library instead (not evidence)")
+    bt.add_argument("--root", metavar="DIR", help="working root for pictures and features, one cropkit "
+                    "generated (default: data/benchmark-real, or data/benchmark for --sanity-check)")
+    bt.add_argument("--out", metavar="FILE", help="Markdown report, JSON beside it (default: "
+                    "docs/taste_benchmark.md, or docs/taste_sanity_check.md for --sanity-check)")
+    bt.add_argument("--train", type=_positive, default=300, help="--sanity-check: training pictures (default: 300)")
+    bt.add_argument("--test", type=_positive, default=120, help="--sanity-check: held-out pictures (default: 120)")
     bt.add_argument("--arch", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
     bt.add_argument("--weights", default="none",
                     help="open_clip weights tag, a checkpoint file, or none (UNTRAINED; the default)")
     _renamed(bt, "--model", "--arch")
     _renamed(bt, "--pretrained", "--weights")
-    bt.add_argument("--steps", type=_positive, default=600)
+    bt.add_argument("--steps", type=_positive, default=600, help="training steps per run (default: 600)")
     bt.set_defaults(func=_cmd_benchmark_taste)
 
     bn = command("bench", "device", help="time extraction against its ceiling, training and suggestions",
@@ -346,16 +355,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
-    from cropkit.demo.photographer import check_report_targets, run_taste_benchmark, write_reports
+    from cropkit.bench import taste
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
 
     _register(args)
-    check_report_targets(Path(args.out), Path(args.out).with_suffix(".json"))
-    runs, meta = run_taste_benchmark(Path(args.root), n_train=args.train, n_test=args.test, arch=args.arch,
-                                     weights=args.weights, steps=args.steps,
-                                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    out = Path(args.out)
-    write_reports(runs, meta, out, out.with_suffix(".json"))
-    print(out.read_text())
+    if args.sanity_check == bool(args.photos or args.subjects) or bool(args.photos) != bool(args.subjects):
+        raise CropkitError("benchmark-taste: give --photos DIR and --subjects FILE (make taste-bench uses "
+                           "../shared/benchmarks/real_photos), or --sanity-check alone")
+    out = Path(args.out or ("docs/taste_sanity_check.md" if args.sanity_check else "docs/taste_benchmark.md"))
+    taste.check_report_targets(out, out.with_suffix(".json"))
+    if args.sanity_check:
+        runs, meta = taste.run_sanity_check(Path(args.root or "data/benchmark"), n_train=args.train,
+                                            n_test=args.test, arch=args.arch, weights=args.weights,
+                                            steps=args.steps, log=log)
+        markdown, report = taste.sanity_markdown(runs, meta), {"meta": meta, "tastes": {r.taste: r.curve for r in runs}}
+    else:
+        extra = ["--arch-config", args.arch_config] if args.arch_config else []
+        root = Path(args.root or "data/benchmark-real")
+        report = taste.run_real_benchmark(Path(args.photos), Path(args.subjects), root, arch=args.arch,
+                                          weights=args.weights, steps=args.steps, extra=extra, log=log)
+        markdown = taste.real_markdown(report)
+    taste.write_reports(markdown, report, out, out.with_suffix(".json"))
+    print(markdown)
     print(f"report: {out} and {out.with_suffix('.json')}")
     return 0
 

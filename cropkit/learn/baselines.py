@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
+
+import numpy as np
 
 from cropkit.decisions import Suggestion
 from cropkit.features.cues import Cues
@@ -57,17 +60,37 @@ class FullFrame(Baseline):
         return [Suggestion(largest_centred_box(aspect, width, height), 1.0)]
 
 
+def fitted_shape(targets: list[Target]) -> tuple[float | None, float]:
+    """The photographer's usual crop shape: the most common aspect, and the median scale of the crops of that
+    aspect against the largest box of that aspect the frame holds (1.0 without data)."""
+    aspect = most_common_aspect(targets)
+    scales = []
+    for t in targets:
+        full = largest_centred_box(aspect, t.width, t.height)
+        area = (t.crop[2] - t.crop[0]) * (t.crop[3] - t.crop[1])
+        scales.append(min(1.0, math.sqrt(area / ((full[2] - full[0]) * (full[3] - full[1])))))
+    return aspect, float(np.median(scales)) if scales else 1.0
+
+
+def centred_box(aspect: float | None, scale: float, width: int, height: int) -> Box:
+    """The largest centred box of ``aspect`` (None: the frame's own) scaled by ``scale`` about the centre."""
+    x0, y0, x1, y1 = largest_centred_box(aspect, width, height)
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * scale, (y1 - y0) * scale
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
 class CentreCrop(Baseline):
-    """The largest centred crop at the photographer's most common aspect."""
+    """A centred crop at the photographer's most common aspect and usual scale."""
 
     name = "centre-crop"
     aspect: float | None = None
+    scale: float = 1.0
 
     def fit(self, targets):
-        self.aspect = most_common_aspect(targets)
+        self.aspect, self.scale = fitted_shape(targets)
 
     def propose(self, width, height, cues, aspect=None, k=1):
-        return [Suggestion(largest_centred_box(aspect or self.aspect, width, height), 1.0)]
+        return [Suggestion(centred_box(aspect or self.aspect, self.scale, width, height), 1.0)]
 
 
 class MeanBox(Baseline):
