@@ -29,7 +29,7 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 review-bench: $(STAMP) $(CHROMIUM)
-	CROPKIT_BENCH=1 $(BIN)/python -m pytest -q -s tests/test_review_browser.py
+	CROPKIT_BENCH=1 $(BIN)/python -m pytest -q -s tests/e2e/test_review_browser.py
 
 bench: $(STAMP)
 	$(BIN)/cropkit bench

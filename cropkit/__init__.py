@@ -18,7 +18,7 @@ _EXPORTS = {  # module -> the names it gives the public face
     "cropkit.learn.suggest": ("Suggester",),
     "cropkit.evaluate.report": ("EvaluateOptions", "run_evaluate", "report_lines"),  # held-out reports, figures
     "cropkit.evaluate.curves": ("learning_curve_figures",),
-    "cropkit.review.widget": ("open_reviewer",),  # the crop reviewer
+    "cropkit.review.start": ("open_reviewer",),  # the crop reviewer
     "cropkit.layout": ("Layout",),
     "cropkit.notebooks": ("resolve_root", "figures_dir", "run_notebooks"),
     "cropkit.demo.photographer": ("build_demo_root",),

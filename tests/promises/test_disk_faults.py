@@ -16,7 +16,8 @@ from cropkit.fileio import BadLine, append_jsonl, read_jsonl
 from cropkit.layout import Layout
 from cropkit.learn.proposer import CropProposer
 from cropkit.learn.suggest import Suggester
-from cropkit.review.session import ReviewSession, order_queue, pending_images
+from cropkit.review.queue import order_queue, pending_images
+from cropkit.review.session import ReviewSession
 from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import fill, remount, tmpfs

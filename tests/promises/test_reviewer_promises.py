@@ -1,6 +1,6 @@
 """Issue 11, the reviewer: one bad file never stops it, a decision is logged once for the image shown, decisions
 on a library outside the root reach `train`, companions are read without a trace, and a second reviewer on the
-same root is noticed. Driven with synthetic canvas events, as tests/test_review.py does."""
+same root is noticed. Driven with synthetic canvas events, as tests/review/test_widget.py does."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ from cropkit.decisions import CropDecision, append_decision
 from cropkit.layout import Layout
 from cropkit.learn.suggest import Suggester
 from cropkit.learn.train import TrainOptions, run_train
-from cropkit.review.session import ReviewSession, order_queue, pending_images, read_companion
-from cropkit.review.widget import CropReviewer, open_reviewer
+from cropkit.review.pictures import read_companion
+from cropkit.review.queue import order_queue, pending_images
+from cropkit.review.session import ReviewSession
+from cropkit.review.start import open_reviewer
+from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import square_on_subject, subject_photo
@@ -192,7 +195,7 @@ def test_an_oversized_companion_is_a_note(tmp_path):
 OTHER_REVIEWER = textwrap.dedent("""
     import sys, time
     from cropkit.features.encoder import register_arch_configs
-    from cropkit.review.widget import open_reviewer
+    from cropkit.review.start import open_reviewer
     register_arch_configs(sys.argv[2])
     rv = open_reviewer(sys.argv[1])
     rv.accept()
@@ -239,7 +242,7 @@ def test_undo_after_retrain_logs_the_restored_box_under_the_proposer_that_sugges
     rv.wait_for_retrain()
     assert session.suggester.proposer.name == "crop_proposer_v2"
     key(rv, "u")
-    assert session.model_name == "crop_proposer_v1" and "suggested by <b>crop_proposer_v1</b>" in panel(rv)
+    assert session.proposer_name == "crop_proposer_v1" and "suggested by <b>crop_proposer_v1</b>" in panel(rv)
     key(rv, "Enter")
     last = lines(root)[-1]
     assert last["model"] == "crop_proposer_v1" and last["suggested"] == suggested

@@ -1,91 +1,21 @@
-"""The reviewer widget driven by synthetic canvas events: exact boxes and exact log lines."""
+"""The widget driven by synthetic canvas events: keys, buttons and drags do what the session calls do, exact
+boxes and exact log lines, retraining in the background, and the library never touched."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import pytest
 import yaml
 
-from cropkit.cli import main
-from cropkit.decisions import CropDecision, append_decision, read_crops, read_suggestions
-from cropkit.layout import Layout
-from cropkit.learn.suggest import Suggester
-from cropkit.learn.train import TrainOptions, run_train
-from cropkit.review.session import ReviewSession, order_queue, pending_images, resize_box
+from cropkit.decisions import read_suggestions
 from cropkit.review.widget import CropReviewer
-from tests.conftest import TINY, TINY_CONFIG
-from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
-
-FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    """16 photos, 10 already cropped by the photographer, a proposer v1 trained on them."""
-    root = tmp_path_factory.mktemp("review")
-    images = root / "data/training_data"
-    images.mkdir(parents=True)
-    for i in range(16):
-        img, subject = subject_photo(300 + i)
-        img.save(images / f"r{i:02d}.jpg", quality=90)
-        if i < 10:
-            append_decision(root / "data/ai_data/logs", CropDecision(
-                f"data/training_data/r{i:02d}.jpg", *img.size, square_on_subject(*img.size, subject), float(i)))
-    (images / "r12.yaml").write_text("rating: 4\ntags: [harbour, dusk]\n")
-    (images / "r13.yaml").write_text("!!python/object/apply:os.system ['touch pwned']\n")
-    assert main(["train", "--root", str(root), *FEATURES, "--steps", "60", "--no-progress", "--workers", "0"]) == 0
-    before = snapshot(images)
-    yield root
-    assert changed_entries(before, snapshot(images)) == {}
-    assert not (images / "pwned").exists() and not Path("pwned").exists()
-
-
-@pytest.fixture
-def reviewer(library):
-    logs = library / "data/ai_data/logs"
-    backup = {p.name: p.read_bytes() for p in logs.glob("*.jsonl")}
-    layout = Layout.from_args(library)
-    suggester = Suggester.open(library)
-    session = ReviewSession(suggester, order_queue(pending_images(layout), "file"))
-    rv = CropReviewer(session, retrain=lambda: run_train(TrainOptions(
-        root=library, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None
-    ).proposer)
-    yield rv
-    for p in logs.glob("*.jsonl"):  # each test starts from the module's logs
-        p.write_bytes(backup.get(p.name, b""))
-    for p in (library / "data/ai_data/models").glob("crop_proposer_v*.pth"):
-        if p.name != "crop_proposer_v1.pth":
-            p.unlink()
-
-
-def send(rv: CropReviewer, event: str, **content) -> None:
-    rv.canvas[-1]._handle_frontend_event(None, {"event": event, **content}, [])
-
-
-def key(rv: CropReviewer, name: str) -> None:
-    send(rv, "key_down", key=name, shift_key=False, ctrl_key=False, meta_key=False)
-
-
-def drag(rv: CropReviewer, start: tuple[float, float], end: tuple[float, float], steps: int = 3) -> None:
-    """Press at image point ``start``, move in steps, release at image point ``end`` (canvas events)."""
-    (sx, sy), (ex, ey) = rv.to_canvas(*start), rv.to_canvas(*end)
-    send(rv, "mouse_down", x=sx, y=sy)
-    for i in range(1, steps + 1):
-        send(rv, "mouse_move", x=sx + (ex - sx) * i / steps, y=sy + (ey - sy) * i / steps)
-    send(rv, "mouse_up", x=ex, y=ey)
-
-
-def lines(root: Path, name: str = "suggestions.jsonl") -> list[dict]:
-    path = root / "data/ai_data/logs" / name
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+from tests.libgen import changed_entries, snapshot
+from tests.review.conftest import drag, drag_canvas, key, lines, new_session
 
 
 def test_enter_accepts_an_unchanged_suggestion_and_shows_the_next_image(reviewer, library):
     s = reviewer.session
     suggested, image = s.boxes[0].box, s.image
-    assert s.model_name == "crop_proposer_v1" and "1 of 6" in reviewer.panel.value
+    assert s.proposer_name == "crop_proposer_v1" and "1 of 6" in reviewer.panel.value
     key(reviewer, "Enter")
     (line,) = lines(library)
     assert line["decision"] == "approved" and line["image"] == image and line["model"] == "crop_proposer_v1"
@@ -125,13 +55,6 @@ def test_corner_resize_free_and_with_aspect_lock(reviewer):
     assert (b[2] - b[0]) / (b[3] - b[1]) == pytest.approx(0.8, abs=0.01)
 
 
-def test_resize_is_clamped_to_the_image():
-    assert resize_box((10, 10, 50, 50), "se", 500, 500, None, 100, 80) == (10, 10, 100, 80)
-    x0, y0, x1, y1 = resize_box((10, 10, 50, 50), "se", 500, 500, 1.0, 100, 80)
-    assert (x0, y0) == (10, 10) and x1 - x0 == pytest.approx(y1 - y0) and y1 == pytest.approx(80)
-    assert resize_box((10, 10, 50, 50), "w", 60, 30, None, 100, 80) == (42, 10, 50, 50)  # at least MIN_SIDE wide
-
-
 def test_delete_and_backspace_reject(reviewer, library):
     key(reviewer, "Delete")
     key(reviewer, "Backspace")
@@ -166,7 +89,7 @@ def test_skip_and_arrows_log_nothing(reviewer, library):
 def test_multi_crop_logs_the_suggestion_and_the_added_crop(reviewer, library):
     s = reviewer.session
     key(reviewer, "a")
-    assert len(s.boxes) == 2 and s.active == 1
+    assert len(s.boxes) == 2 and s.editor.active == 1
     added = s.boxes[1].box
     key(reviewer, "Enter")
     (suggestion,) = lines(library)
@@ -186,19 +109,20 @@ def test_buttons_do_what_the_keys_do(reviewer, library):
 
 def test_zoom_and_pan_keep_boxes_in_image_coordinates(reviewer):
     s = reviewer.session
-    before = reviewer.scale
+    view = reviewer.view
+    before = view.scale
     key(reviewer, "+")
-    assert reviewer.scale == pytest.approx(before * 1.6)
+    assert view.scale == pytest.approx(before * 1.6)
     x0, y0, x1, y1 = s.boxes[0].box
     drag(reviewer, (x1, (y0 + y1) / 2), (x1 - 7.5, (y0 + y1) / 2))  # the east edge, at zoom
     assert s.boxes[0].box == pytest.approx((x0, y0, x1 - 7.5, y1), abs=1e-6)
     for _ in range(4):
         key(reviewer, "+")  # past the preview's resolution: the visible part comes from the full image
-    jpeg, (x0, y0, x1, y1) = reviewer._visible_region()
-    assert reviewer._full[1].size == (s.width, s.height) and jpeg[:2] == b"\xff\xd8"
-    assert 0 <= x0 < x1 <= s.width and (x1 - x0) * reviewer.scale >= reviewer.cw * 0.9 or x1 - x0 == s.width
+    jpeg, (x0, y0, x1, y1) = reviewer.pictures.visible_region(s.queue[s.index], view)
+    assert reviewer.pictures.full[1].size == (s.width, s.height) and jpeg[:2] == b"\xff\xd8"
+    assert 0 <= x0 < x1 <= s.width and (x1 - x0) * view.scale >= view.canvas_width * 0.9 or x1 - x0 == s.width
     key(reviewer, "0")
-    assert reviewer.scale == pytest.approx(before)
+    assert view.scale == pytest.approx(before)
 
 
 def test_panel_shows_companion_yaml_read_only_and_never_runs_tags(reviewer):
@@ -211,14 +135,7 @@ def test_panel_shows_companion_yaml_read_only_and_never_runs_tags(reviewer):
     assert s.image.endswith("r13.jpg") and "not valid YAML" in reviewer.companion.value
 
 
-def test_previews_are_compressed_display_size_jpegs(reviewer):
-    s = reviewer.session
-    jpeg, w, h = reviewer._preview(s.queue[s.index])
-    assert jpeg[:2] == b"\xff\xd8" and w <= reviewer.cw and h <= reviewer.ch
-    assert len(jpeg) < w * h  # compressed, not raw pixels
-
-
-def test_retrain_in_the_background_switches_the_model(reviewer, library):
+def test_retrain_in_the_background_switches_the_proposer(reviewer, library):
     key(reviewer, "Enter")
     reviewer.buttons["retrain"].click()
     assert reviewer.status.value.startswith("retraining")
@@ -226,22 +143,8 @@ def test_retrain_in_the_background_switches_the_model(reviewer, library):
     assert "crop_proposer_v2" in reviewer.status.value
     key(reviewer, "Enter")
     assert lines(library)[-1]["model"] == "crop_proposer_v1"  # the image on screen was suggested by v1
-    assert reviewer.session.model_name == "crop_proposer_v2" and "now suggesting with crop_proposer_v2" in \
+    assert reviewer.session.proposer_name == "crop_proposer_v2" and "now suggesting with crop_proposer_v2" in \
         reviewer.panel.value
-
-
-def test_queue_orders(library):
-    layout = Layout.from_args(library)
-    suggester = Suggester.open(library)
-    pending = pending_images(layout)
-    assert [p.name for p in pending] == [f"r{i:02d}.jpg" for i in range(10, 16)]
-    assert order_queue(pending, "file") == sorted(pending)
-    scores = {p: suggester.suggest(p, k=1).suggestions[0].score for p in pending}
-    uncertain = order_queue(pending, "uncertain", suggester)
-    assert [scores[p] for p in uncertain] == sorted(scores.values())
-    with pytest.raises(ValueError, match="queue order"):
-        order_queue(pending, "random")
-    assert read_crops(layout.logs)[1] == []
 
 
 def test_every_reviewer_action_leaves_the_library_untouched(reviewer, library):
@@ -268,3 +171,73 @@ def test_every_reviewer_action_leaves_the_library_untouched(reviewer, library):
         action()
         assert changed_entries(before, snapshot(images)) == {}, f"after {name}"
     assert len(actions) >= 25 and lines(library)  # decisions were logged along the way
+
+
+SESSION_CALLS = {"Enter": "accept", "Delete": "reject", "Backspace": "reject", "ArrowRight": "skip",
+                 "ArrowLeft": "previous", "s": "skip", "u": "undo", "a": "add_box"}
+BUTTON_CALLS = {"accept": "accept", "reject": "reject", "previous": "previous", "next": "skip", "skip": "skip",
+                "undo": "undo", "add": "add_box"}
+
+
+def _record_session_calls(rv: CropReviewer, monkeypatch) -> list[str]:
+    calls = []
+    for name in ("accept", "reject", "skip", "previous", "undo", "add_box", "set_aspect"):
+        monkeypatch.setattr(rv.session, name, lambda *args, name=name: calls.append(name) or [])
+    return calls
+
+
+def test_keys_and_buttons_call_the_session_and_zoom_keys_only_the_view(reviewer, monkeypatch):
+    calls = _record_session_calls(reviewer, monkeypatch)
+    for name, expected in SESSION_CALLS.items():
+        key(reviewer, name)
+        assert calls == [expected], name
+        calls.clear()
+    for name, expected in BUTTON_CALLS.items():
+        reviewer.buttons[name].click()
+        assert calls == [expected], name
+        calls.clear()
+    view = reviewer.view
+    for name, zoom in (("+", 1.6), ("=", 1.6 ** 2), ("-", 1.6), ("0", 1.0)):
+        key(reviewer, name)
+        assert view.zoom == pytest.approx(zoom) and calls == [], name
+    reviewer.aspect.value = "1:1"
+    assert calls == ["set_aspect"]
+
+
+def test_dragging_outside_the_crops_pans_only_when_zoomed_in(reviewer):
+    s, view = reviewer.session, reviewer.view
+    box = s.boxes[0].box
+    empty = next((cx, cy) for cx in range(5, view.canvas_width, 20) for cy in range(5, view.canvas_height, 20)
+                 if s.editor.hit(*view.to_image(cx, cy), tolerance=12 / view.scale) is None)
+    drag_canvas(reviewer, empty, (empty[0] + 30, empty[1] + 20))
+    assert view.pan == (0.0, 0.0) and s.boxes[0].box == box
+    key(reviewer, "+")
+    key(reviewer, "+")
+    empty = next((cx, cy) for cx in range(5, view.canvas_width, 20) for cy in range(5, view.canvas_height, 20)
+                 if s.editor.hit(*view.to_image(cx, cy), tolerance=12 / view.scale) is None)
+    pan, corner = view.pan, view.to_canvas(0, 0)
+    drag_canvas(reviewer, empty, (empty[0] + 30, empty[1] - 20))
+    assert view.pan == pytest.approx((pan[0] + 30, pan[1] - 20))
+    assert view.to_canvas(0, 0) == pytest.approx((corner[0] + 30, corner[1] - 20))
+    assert s.boxes[0].box == box  # the crops stay where they are in the image
+
+
+def test_retrain_every_n_decisions_and_a_failed_retrain_is_shown(library, fresh_logs):
+    trained = []
+
+    def retrain():
+        trained.append(rv.session.decided)
+        if len(trained) == 2:
+            raise RuntimeError("no <room>")
+        return rv.session.suggester.proposer
+
+    rv = CropReviewer(new_session(library), retrain=retrain, retrain_every=2)
+    try:
+        for _ in range(4):
+            rv.accept()
+            rv.wait_for_retrain()
+        assert trained == [2, 4]
+        assert rv.status.value == ("retraining failed (RuntimeError): no &lt;room&gt;; "
+                                   "still suggesting with crop_proposer_v1")
+    finally:
+        rv.close()

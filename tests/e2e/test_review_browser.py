@@ -30,7 +30,8 @@ from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+REPO = Path(__file__).resolve().parents[2]  # the checkout
+ARTIFACTS = REPO / "test-artifacts"
 BENCH = os.environ.get("CROPKIT_BENCH") == "1"
 N_PENDING = 12 if BENCH else 4
 
@@ -57,7 +58,7 @@ def lab(tmp_path_factory):
     assert main(["train", "--root", str(root), *args, "--steps", "60", "--no-progress", "--workers", "0"]) == 0
     nb_dir = root / "lab"
     nb_dir.mkdir()
-    source = load_notebook_node(str(Path(__file__).resolve().parent.parent / "notebooks/04_review_crops.ipynb"))
+    source = load_notebook_node(str(REPO / "notebooks/04_review_crops.ipynb"))
     nb = parameterize_notebook(source, {"root": str(root), "model_config": str(TINY_CONFIG)})
     nbformat.write(nb, nb_dir / "review.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
