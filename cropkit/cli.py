@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = command("train", *encoder, help="learn a crop proposer from the logged decisions",
                  description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    tr.add_argument("--steps", type=_positive, default=600, help="optimisation steps (default: 600)")
+    tr.add_argument("--steps", type=_positive,
+                    help="optimisation steps (default: scaled to the decisions, 6 per image, 150 to 1500)")
     tr.add_argument("--epochs", type=_positive, help="passes over the training images (overrides --steps)")
     tr.add_argument("--holdout", type=_share, default=0.2,
                     help="share of images held out for the metrics, split by image (default: 0.2)")
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="open_clip weights tag, a checkpoint file, or none (UNTRAINED; the default)")
     _renamed(bt, "--model", "--arch")
     _renamed(bt, "--pretrained", "--weights")
-    bt.add_argument("--steps", type=_positive, default=600, help="training steps per run (default: 600)")
+    bt.add_argument("--steps", type=_positive, help="training steps per run (default: as cropkit train)")
     bt.set_defaults(func=_cmd_benchmark_taste)
 
     bn = command("bench", "device", help="time extraction against its ceiling, training and suggestions",

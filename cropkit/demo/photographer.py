@@ -1,7 +1,10 @@
-"""The simulated photographer: deterministic crop tastes applied to real photographs, and learning curves.
+"""The demo's simulated photographer: deterministic crop tastes on variants of the sample library's photographs,
+the demo library it crops, and its simulated review of suggestions.
 
-Variants (random sub-frames and mirrors) of the sample library's real photographs stand in for a photo
-library; each taste crops them by a fixed rule that depends on the picture's content (its subject).
+Variants (random sub-frames and mirrors) of real photographs stand in for a photo library; each taste crops them
+by a fixed rule around the peak of a saliency map. That subject comes from cropkit's own cues, so these tastes
+make a demo and a plumbing check (``benchmark-taste --sanity-check``), never evidence of taste learning: that is
+``cropkit.bench.taste`` on photos whose subjects a person judged.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def learning_curve_paths(out_dir: str | Path, layout: Layout) -> dict[str, Path]
     return plots.report_paths(Path(out_dir), LEARNING_CURVE_FILES, layout)
 
 
-def learning_curve_figures(result: TrainResult, out_dir: Path, steps: int = 600) -> dict[str, Path]:
+def learning_curve_figures(result: TrainResult, out_dir: Path, steps: int | None = None) -> dict[str, Path]:
     """Quality against number of decisions on this library: proposer and baselines refitted on the first N
     training images, scored on the same held-out images. Saves two PNGs and the numbers as JSON (new files only)."""
     files = learning_curve_paths(out_dir, result.layout)

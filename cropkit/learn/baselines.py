@@ -15,6 +15,7 @@ from cropkit.geometry import (
     Box,
     denormalise,
     fit_box_to_aspect,
+    is_finite_number,
     largest_centred_box,
     nearest_standard_aspect,
     nms_top_k,
@@ -42,9 +43,28 @@ def most_common_aspect(targets: list[Target]) -> float | None:
 
 class Baseline:
     name = "baseline"
+    learned: tuple[str, ...] = ()  # the attributes fit() sets: a fitted baseline is these values
 
     def fit(self, targets: list[Target]) -> None:
         """Learn what the baseline needs from training crops (most learn nothing)."""
+
+    def state(self) -> dict:
+        """What fit() learned, as plain JSON data."""
+        values = {k: getattr(self, k) for k in self.learned}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Baseline:
+        """A fitted baseline back from ``state()``; ValueError when a value is not a finite number (list)."""
+        b = cls()
+        for key in cls.learned:
+            value = state.get(key)
+            numbers = value if isinstance(value, list) else [value]
+            if value is not None and not all(is_finite_number(v) and v > -1e-6 for v in numbers):
+                raise ValueError(f"the {cls.name} baseline's {key!r} is not a non-negative finite number")
+            if value is not None:
+                setattr(b, key, tuple(float(v) for v in value) if isinstance(value, list) else float(value))
+        return b
 
     def propose(self, width: int, height: int, cues: Cues | None, aspect: float | None = None,
                 k: int = 1) -> list[Suggestion]:
@@ -83,6 +103,7 @@ class CentreCrop(Baseline):
     """A centred crop at the photographer's most common aspect and usual scale."""
 
     name = "centre-crop"
+    learned = ("aspect", "scale")
     aspect: float | None = None
     scale: float = 1.0
 
@@ -97,6 +118,7 @@ class MeanBox(Baseline):
     """The mean of the training crops in normalised coordinates."""
 
     name = "mean-box"
+    learned = ("mean",)
     mean: Box = (0.0, 0.0, 1.0, 1.0)
 
     def fit(self, targets):
@@ -113,6 +135,7 @@ class SaliencyCrop(Baseline):
     through the fewest edges."""
 
     name = "saliency"
+    learned = ("aspect",)
     aspect: float | None = None
 
     def fit(self, targets):
@@ -130,3 +153,13 @@ class SaliencyCrop(Baseline):
 
 
 BASELINES = (FullFrame, CentreCrop, MeanBox, SaliencyCrop)
+BY_NAME = {cls.name: cls for cls in BASELINES}
+
+
+def fitted(kinds: tuple[type[Baseline], ...], targets: list[Target]) -> dict[str, Baseline]:
+    """One baseline of each kind, fitted on the same crops, by name."""
+    out = {}
+    for cls in kinds:
+        out[cls.name] = baseline = cls()
+        baseline.fit(targets)
+    return out

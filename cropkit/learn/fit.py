@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from cropkit.geometry import STANDARD_ASPECTS, denormalise, iou_matrix, nearest_standard_aspect
 from cropkit.learn.candidates import ImageContext, candidate_features, candidate_set
 from cropkit.learn.dataset import Example, ImageData
+from cropkit.learn.guard import LARGE_LIBRARY
 from cropkit.learn.proposer import ProposerNet
 
 CANDIDATES_PER_IMAGE = 96
@@ -30,6 +31,21 @@ class TrainingArrays:
     negative: torch.Tensor  # (N, M) 1 where a candidate overlaps a rejected or replaced box
     deltas: torch.Tensor  # (N, M, 4) refinement towards the best-matching positive
     regress: torch.Tensor  # (N, M) 1 where that refinement is taught
+
+    def rows(self, index: list[int]) -> TrainingArrays:
+        """The arrays of some images only (by their position in the examples they were built from)."""
+        i = torch.tensor(index, dtype=torch.long)
+        return TrainingArrays(self.feats[i], self.emb[i], self.target[i], self.negative[i], self.deltas[i],
+                              self.regress[i])
+
+
+def steps_for(n_images: int, cross_validation: bool = False) -> int:
+    """Training effort that grows with the decisions: 6 steps per image, at least 150 and at most 1500 (a few
+    passes over thousands of images are plenty). A cross-validation network of a large library gets 400: its
+    held-out images are plenty, and an under-trained one only makes the guard more careful."""
+    if cross_validation and n_images > LARGE_LIBRARY:
+        return 400
+    return min(1500, max(150, 6 * n_images))
 
 
 def training_arrays(examples: list[Example], data: dict[str, ImageData], aspects: list[float],
@@ -76,7 +92,17 @@ def training_arrays(examples: list[Example], data: dict[str, ImageData], aspects
 
 def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = BATCH_IMAGES, seed: int = 0,
                 progress=None) -> ProposerNet:
-    """Train a fresh network on the arrays: match the target distribution, avoid negatives, learn refinements."""
+    """Train a fresh network on the arrays: match the target distribution, avoid negatives, learn refinements.
+    On one thread: the network is so small that more threads only add synchronisation (docs/benchmarks.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(arrays, steps, batch, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(arrays: TrainingArrays, steps: int, batch: int, seed: int, progress) -> ProposerNet:
     torch.manual_seed(seed)
     n, _, nf = arrays.feats.shape
     net = ProposerNet(nf, arrays.emb.shape[1])

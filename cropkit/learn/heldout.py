@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cropkit.geometry import Box, denormalise, iou
-from cropkit.learn.baselines import BASELINES, Baseline
+from cropkit.learn.baselines import BASELINES, Baseline, fitted
 from cropkit.learn.dataset import Example, ImageData
 from cropkit.learn.metrics import CropScores, score_proposals
 from cropkit.learn.proposer import CropProposer
@@ -44,13 +44,7 @@ def baseline_method(baseline: Baseline, k: int = TOP_K) -> Method:
 
 def fitted_baselines(train: list[Example]) -> dict[str, Method]:
     """Each baseline, fitted on the training crops."""
-    targets = [t for e in train for t in e.targets()]
-    out = {}
-    for cls in BASELINES:
-        b = cls()
-        b.fit(targets)
-        out[b.name] = baseline_method(b)
-    return out
+    return {name: baseline_method(b) for name, b in fitted(BASELINES, [t for e in train for t in e.targets()]).items()}
 
 
 def evaluate_methods(methods: dict[str, Method], test: list[Example],

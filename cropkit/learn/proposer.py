@@ -21,8 +21,9 @@ from cropkit.features.cues import Cues
 from cropkit.features.encoder_id import load_failure_reason
 from cropkit.features.store import Features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
-from cropkit.geometry import MAX_ASPECT, check_aspect, fit_boxes_to_aspect, is_finite_number, nms_top_k
+from cropkit.geometry import MAX_ASPECT, check_aspect, fit_boxes_to_aspect, iou, is_finite_number, nms_top_k
 from cropkit.learn.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
+from cropkit.learn.guard import Guard
 
 FORMAT = "cropkit-crop-proposer"
 DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size
@@ -102,7 +103,16 @@ class CropProposer:
         if not (np.isfinite(px).all() and np.isfinite(probs).all()):
             raise CropkitError(f"{self.name} gave no usable crop for this {width}x{height} image (its output is "
                                "not finite): check the image's features, or retrain with cropkit train")
-        return [Suggestion(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
+        ranked = [Suggestion(tuple(float(v) for v in px[i]), float(probs[i])) for i in nms_top_k(px, probs, k)]
+        guard = self.guard()
+        if guard is None:
+            return ranked
+        first = Suggestion(guard.apply(ranked[0].box, width, height, aspect), ranked[0].score)
+        return [first, *[s for s in ranked if iou(s.box, first.box) < 0.7]][:k]
+
+    def guard(self) -> Guard | None:
+        """The habit this proposer keeps to (None for proposers trained before guards existed)."""
+        return Guard.from_meta(self.meta["guard"]) if "guard" in self.meta else None
 
     def save(self, models_dir: Path) -> Path:
         """Write as the next free ``crop_proposer_vN.pth``; never overwrites an existing version."""
@@ -189,6 +199,8 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     if not isinstance(aspects, list) or not all(
             is_finite_number(a) and (a <= 0 or 1 / MAX_ASPECT <= a <= MAX_ASPECT) for a in aspects):
         raise ValueError("its learned 'aspects' are not aspect ratios between 1:20 and 20:1")
+    if "guard" in meta:
+        Guard.from_meta(meta["guard"])
     with torch.device("meta"):  # shapes only: the meta device allocates nothing
         expected = ProposerNet(*sizes).state_dict()
     if set(state) != set(expected):

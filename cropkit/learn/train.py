@@ -21,7 +21,8 @@ from cropkit.learn.dataset import (
     load_logged_data,
     preferred_aspects,
 )
-from cropkit.learn.fit import BATCH_IMAGES, fit_network, training_arrays
+from cropkit.learn.fit import BATCH_IMAGES, fit_network, steps_for, training_arrays
+from cropkit.learn.guard import choose_guard
 from cropkit.learn.heldout import compare_with_baselines, plural
 from cropkit.learn.proposer import CropProposer
 from cropkit.remembered import resolve_encoder, weights_spec
@@ -38,7 +39,7 @@ class TrainOptions:
     device: str = "auto"
     precision: str = "auto"
     workers: int = -1
-    steps: int = 600
+    steps: int | None = None  # None: scaled to the number of decisions (learn.fit.steps_for)
     epochs: int | None = None  # if given, overrides steps: passes over the training images
     holdout: float = 0.2
     seed: int = 0
@@ -97,11 +98,25 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
     return TrainResult(path, proposer, layout, logged.problems, logged.skipped, train, test, data)
 
 
-def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int = 600, seed: int = 0,
+def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None = None, seed: int = 0,
                  progress: bool = False) -> CropProposer:
-    """Fit a proposer on training examples (the benchmark calls this too)."""
+    """Fit a proposer on training examples: the network, and the guard that keeps to the photographer's habit
+    until cross-validation shows the network's crops do better (``steps`` None: scaled to the decisions)."""
     aspects = preferred_aspects(train)
     arrays = training_arrays(train, data, aspects, seed=seed)
-    with tqdm(total=steps, desc="train", unit="step", disable=not progress) as bar:
-        net = fit_network(arrays, steps=steps, seed=seed, progress=bar)
-    return CropProposer(net, {"aspects": aspects})
+    with tqdm(total=steps or steps_for(len(train)), desc="train", unit="step", disable=not progress) as bar:
+        net = fit_network(arrays, steps=steps or steps_for(len(train)), seed=seed, progress=bar)
+    row = {e.image: i for i, e in enumerate(train)}
+
+    def fit_fold(subset: list[Example]):
+        fold_net = fit_network(arrays.rows([row[e.image] for e in subset]),
+                               steps=steps or steps_for(len(subset), cross_validation=True), seed=seed)
+        fold = CropProposer(fold_net, {"aspects": aspects})
+
+        def predict(e: Example):
+            d = data[e.image]
+            return fold.propose(e.width, e.height, d.cues, d.features, k=1)[0].box
+        return predict
+
+    guard = choose_guard(train, fit_fold)
+    return CropProposer(net, {"aspects": aspects, "guard": guard.to_meta()})

@@ -1,0 +1,120 @@
+"""Keeping to the photographer's habit until their own decisions show that moving away from it pays.
+
+The habits every learner has for free (the mean box, a centred crop at the usual aspect and scale, the full
+frame) compete with the network by cross-validation over the photographer's decisions, in folds of contiguous
+image names (so that near-duplicates are held out together). The
+habit that predicts held-out crops best is kept, and the network's crop is blended in (a weight from 0 to 1) only
+as far as held-out decisions show a gain larger than its noise (one standard error of the paired difference).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou
+from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, fitted
+from cropkit.learn.dataset import Example
+
+HABITS = (MeanBox, CentreCrop, FullFrame)
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
+MIN_EVIDENCE = 20  # cropped images below which the network is not trusted at all (habits alone are compared)
+LARGE_LIBRARY = 1000  # cropped images from which cross-validation has evidence to spare and is made cheaper
+MAX_CV_IMAGES = 600  # cross-validation scores at most this many held-out images (more add little evidence)
+Predictor = Callable[[Example], Box]  # an image -> the network's top crop, in pixels
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The habit to keep (a fitted baseline) and how far to move towards the network's crop."""
+
+    habit: str
+    state: dict
+    blend: float
+    evidence: dict = field(default_factory=dict)  # cross-validated mean IoU per option, and the images behind it
+
+    def baseline(self) -> Baseline:
+        return BY_NAME[self.habit].from_state(self.state)
+
+    def apply(self, net_box: Box, width: int, height: int, aspect: float | None) -> Box:
+        """The crop to suggest first: the habit's, moved ``blend`` of the way to the network's."""
+        habit = self.baseline().propose(width, height, None, aspect=aspect)[0].box
+        box = blend(habit, net_box, self.blend)
+        return fit_box_to_aspect(box, aspect, width, height) if aspect else box
+
+    def to_meta(self) -> dict:
+        return {"habit": self.habit, "state": self.state, "blend": self.blend, "evidence": self.evidence}
+
+    @classmethod
+    def from_meta(cls, meta: object) -> Guard:
+        """Checked: a known habit with finite parameters and a blend weight in [0, 1]; ValueError otherwise."""
+        if not isinstance(meta, dict) or meta.get("habit") not in {h.name for h in HABITS}:
+            raise ValueError("its 'guard' does not name a known habit")
+        blend_weight, state = meta.get("blend"), meta.get("state")
+        if not isinstance(blend_weight, (int, float)) or not 0.0 <= blend_weight <= 1.0 or not isinstance(state, dict):
+            raise ValueError("its 'guard' blend weight or habit state is not usable")
+        guard = cls(meta["habit"], state, float(blend_weight),
+                    meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {})
+        guard.baseline()  # the state is checked here
+        return guard
+
+
+def blend(a: Box, b: Box, weight: float) -> Box:
+    """The box ``weight`` of the way from ``a`` to ``b`` (edge by edge)."""
+    return tuple(float(x + weight * (y - x)) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def name_blocks(examples: list[Example], folds: int) -> list[list[Example]]:
+    """The examples in ``folds`` contiguous runs of image names: bursts and near-duplicates, which sit side by
+    side in a library (IMG_0042, IMG_0043, ...), are held out together, so cross-validation cannot reward a network
+    for recognising a picture it has seen a sibling of."""
+    ordered = sorted(examples, key=lambda e: e.image)
+    cuts = [round(i * len(ordered) / folds) for i in range(folds + 1)]
+    return [ordered[cuts[i]:cuts[i + 1]] for i in range(folds)]
+
+
+def fitted_habits(examples: list[Example]) -> dict[str, Baseline]:
+    return fitted(HABITS, [t for e in examples for t in e.targets()])
+
+
+def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Predictor], folds: int = 3) -> Guard:
+    """Cross-validate every habit and every blend towards the network over the photographer's decisions, and
+    keep the best habit unless a blend beats it on held-out crops by more than one standard error."""
+    final = fitted_habits(examples)
+    scored = [e for e in examples if e.positives]
+    ious: dict[tuple[str, float], list[float]] = {(h.name, w): [] for h in HABITS for w in BLENDS}
+    folds = 2 if len(scored) > LARGE_LIBRARY else folds
+    blocks = name_blocks(examples, max(2, min(folds, len(scored)))) if len(scored) >= 2 else []
+    for block in blocks:
+        names = {e.image for e in block}
+        held = [e for e in block if e.positives]
+        held = held[:: max(1, math.ceil(len(held) * len(blocks) / MAX_CV_IMAGES))]  # a large library: a sample
+        train = [e for e in examples if e.image not in names]
+        if not held or not [e for e in train if e.positives]:
+            continue
+        habits = fitted_habits(train)
+        predict = fit_net(train) if len(scored) >= MIN_EVIDENCE else None
+        for e in held:
+            truths = [denormalise(b, e.width, e.height) for b in e.positives]
+            net_box = predict(e) if predict else None
+            for name, habit in habits.items():
+                box = habit.propose(e.width, e.height, None)[0].box
+                for w in BLENDS if net_box else (0.0,):
+                    ious[(name, w)].append(max(iou(blend(box, net_box, w) if w else box, t) for t in truths))
+    means = {opt: float(np.mean(v)) for opt, v in ious.items() if v}
+    if not means:  # nothing held out: the mean box is the habit
+        return Guard(MeanBox.name, final[MeanBox.name].state(), 0.0, {"images": 0})
+    habit = max((h.name for h in HABITS if (h.name, 0.0) in means), key=lambda name: means[(name, 0.0)])
+    base = np.array(ious[(habit, 0.0)])
+    choice = (habit, 0.0)
+    for opt, values in ious.items():
+        if opt[1] == 0.0 or len(values) != len(base) or means[opt] <= means[choice]:
+            continue
+        diff = np.array(values) - base
+        if diff.mean() - diff.std(ddof=1) / math.sqrt(len(diff)) > 0:
+            choice = opt
+    evidence = {"images": len(base), **{f"{name} x{w:g}": round(m, 4) for (name, w), m in means.items()}}
+    return Guard(choice[0], final[choice[0]].state(), choice[1], evidence)
