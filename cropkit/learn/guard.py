@@ -45,6 +45,17 @@ class Guard:
         box = blend(habit, net_box, self.blend)
         return fit_box_to_aspect(box, aspect, width, height) if aspect else box
 
+    def describe(self) -> str:
+        """What the guard decided, in words for the photographer."""
+        n = self.evidence.get("images", 0)
+        if self.blend > 0:
+            return (f"moves {self.blend:.0%} of the way from your habit ({self.habit}) to the network's crop: it did "
+                    f"better on {n} held-out crops")
+        if n < MIN_EVIDENCE:
+            return (f"keeps to your habit ({self.habit}): {n} cropped images are too few to trust a network "
+                    f"({MIN_EVIDENCE} needed)")
+        return f"keeps to your habit ({self.habit}): on {n} held-out crops the network did not do clearly better"
+
     def to_meta(self) -> dict:
         return {"habit": self.habit, "state": self.state, "blend": self.blend, "evidence": self.evidence}
 

@@ -64,6 +64,9 @@ class TrainResult:
         out = [f"proposer:   {self.path}",
                f"trained on: {plural(m['n_decisions'], 'decision')}, {plural(m['n_train_images'], 'image')} "
                f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
+        guard = self.proposer.guard()
+        if guard is not None:
+            out.append(f"suggests:   {guard.describe()}")
         for name, s in m["heldout"].items():
             out.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
                        f"BDE {s['mean_bde']:.3f}  best-of-{3} IoU {s['best_of_k_iou']:.3f}")

@@ -50,6 +50,7 @@ def test_where_a_planted_subject_decides_the_crop_it_moves_to_the_network():
     proposer = fit_proposer(examples[:70], data)
     guard = proposer.guard()
     assert guard.blend > 0, guard.evidence
+    assert guard.describe().startswith(f"moves {guard.blend:.0%} of the way from your habit")
     ours = [iou(top(proposer, e, data[e.image]), denormalise(e.positives[0], e.width, e.height)) for e in examples[70:]]
     habit = guard.baseline()
     theirs = [iou(habit.propose(e.width, e.height, None)[0].box, denormalise(e.positives[0], e.width, e.height))
@@ -62,6 +63,7 @@ def test_thin_evidence_keeps_to_the_habit():
     calls = []
     guard = choose_guard(examples, lambda train: calls.append(len(train)) or (lambda e: (0, 0, 10, 10)))
     assert guard.blend == 0.0 and not calls  # too few held-out crops to trust a network at all
+    assert "5 cropped images are too few to trust a network" in guard.describe()
 
 
 def test_a_blend_must_beat_the_habit_by_more_than_its_noise():
