@@ -59,7 +59,7 @@ def lab(tmp_path_factory):
     nb_dir = root / "lab"
     nb_dir.mkdir()
     source = load_notebook_node(str(REPO / "notebooks/04_review_crops.ipynb"))
-    nb = parameterize_notebook(source, {"root": str(root), "model_config": str(TINY_CONFIG)})
+    nb = parameterize_notebook(source, {"root": str(root), "arch_config": str(TINY_CONFIG)})
     nbformat.write(nb, nb_dir / "review.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     home = root / "jupyter-home"  # a fresh Jupyter config and state each run: no dependence on this machine's
