@@ -55,7 +55,9 @@ def _corner(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def box_sums(table: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Sum of the underlying map inside each normalised box (fractional cells counted in part)."""
     x0, y0, x1, y1 = boxes.T
-    return _corner(table, x1, y1) - _corner(table, x0, y1) - _corner(table, x1, y0) + _corner(table, x0, y0)
+    n = len(boxes)
+    c = _corner(table, np.concatenate([x1, x0, x1, x0]), np.concatenate([y1, y1, y0, y0]))  # one call, four corners
+    return c[:n] - c[n:2 * n] - c[2 * n:3 * n] + c[3 * n:]
 
 
 class CueTables:
