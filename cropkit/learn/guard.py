@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou
+from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou, is_valid_box
 from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, fitted
 from cropkit.learn.dataset import Example
 
@@ -69,7 +69,12 @@ class Guard:
             raise ValueError("its 'guard' blend weight or habit state is not usable")
         guard = cls(meta["habit"], state, float(blend_weight),
                     meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {})
-        guard.baseline()  # the state is checked here
+        try:  # the state must give a crop inside a frame, whatever file it came from
+            probe = guard.baseline().propose(400, 300, None)[0].box
+        except (TypeError, ValueError, ZeroDivisionError, IndexError):
+            probe = None
+        if probe is None or not is_valid_box(probe, 400 + 1e-6, 300 + 1e-6):
+            raise ValueError(f"its 'guard' habit ({meta['habit']}) does not give a crop inside the frame")
         return guard
 
 

@@ -81,7 +81,10 @@ def test_guard_round_trips_and_refuses_forged_metadata():
     assert Guard.from_meta(guard.to_meta()) == guard
     assert blend((0, 0, 10, 10), (10, 10, 20, 20), 0.5) == (5, 5, 15, 15)
     for bad in ({"habit": "os.system", "state": {}, "blend": 0.5}, {"habit": "mean-box", "state": {}, "blend": 2},
-                {"habit": "centre-crop", "state": {"scale": float("nan")}, "blend": 0.0}, "mean-box"):
+                {"habit": "centre-crop", "state": {"scale": float("nan")}, "blend": 0.0}, "mean-box",
+                {"habit": "mean-box", "state": {"mean": [0.5]}, "blend": 0.0},  # forged: not a box
+                {"habit": "mean-box", "state": {"mean": [0.6, 0.2, 0.1, 0.9]}, "blend": 0.0},  # x1 < x0
+                {"habit": "centre-crop", "state": {"scale": 0.0}, "blend": 0.0}):  # an empty crop
         with pytest.raises(ValueError):
             Guard.from_meta(bad)
 
