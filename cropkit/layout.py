@@ -46,8 +46,9 @@ class Layout:
 
     @property
     def cues(self) -> Path:
-        """Composition cues (saliency and edges), which do not depend on the CLIP model."""
-        return self.ai_data / "cues" / "v1"
+        """Composition cues, one folder per cue version (see cropkit.features.cues); they do not depend on the
+        CLIP encoder."""
+        return self.ai_data / "cues"
 
     @property
     def models(self) -> Path:

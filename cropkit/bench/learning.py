@@ -26,9 +26,9 @@ from cropkit.demo.photographer import TASTES, subject_point
 from cropkit.errors import CropkitError
 from cropkit.extract.save import Stores
 from cropkit.features.cache import CacheEntry, ProcessedCache
-from cropkit.features.cues import compute_cues
+from cropkit.features.cues import CueStore, compute_cues
 from cropkit.features.encoder_id import RANDOM_INIT_SEED
-from cropkit.features.store import FeatureStore, NpyStore, pack_features
+from cropkit.features.store import FeatureStore, pack_features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.layout import Layout, claim_generated_root
 from cropkit.learn.suggest import Suggester
@@ -45,10 +45,10 @@ def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list
     if len(cache.entries) >= n:
         return sorted(layout.images.glob("*.jpg"))[:n]
     rng = np.random.default_rng(0)
-    stores = Stores(FeatureStore(layout.embeddings, ENCODER_ID), NpyStore(layout.cues))
+    stores = Stores(FeatureStore(layout.embeddings, ENCODER_ID), CueStore(layout.cues))
     layout.images.mkdir(parents=True, exist_ok=True)
     pictures = [_picture(rng) for _ in range(64)]
-    cues = [compute_cues(p).to_array() for p in pictures]
+    cues = [compute_cues(p) for p in pictures]
     subjects = [subject_point(p) for p in pictures]
     paths, taste = [], TASTES["thirds-4:5"]
     for i in range(n):

@@ -300,16 +300,15 @@ def run_real_benchmark(photos: Path, subjects_file: Path, root: Path, arch: str 
 
 def load_cues(root: Path, views: list[View]) -> dict[str, object]:
     """The stored composition cues of each view (by file name), for the saliency peer."""
-    from cropkit.features.cues import Cues
-    from cropkit.features.store import NpyStore
+    from cropkit.features.cues import CueStore
 
     layout = Layout.from_args(root)
-    store, wanted, hashes = NpyStore(layout.cues), {v.path.name for v in views}, {}
+    store, wanted, hashes = CueStore(layout.cues), {v.path.name for v in views}, {}
     for line in layout.processed_files.read_text().splitlines():
         obj = json.loads(line)
         if obj.get("status") == "ok" and Path(obj["path"]).name in wanted:
             hashes[Path(obj["path"]).name] = obj["hash"]
-    return {name: Cues.from_array(store.load_array(h)) for name, h in hashes.items() if store.has(h)}
+    return {name: store.load(h) for name, h in hashes.items() if store.is_whole(h)}
 
 
 REAL_TITLE = "# Taste benchmark on real photographs"

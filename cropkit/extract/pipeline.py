@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import sys
@@ -23,9 +24,9 @@ from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Found, Skipped, find_images, stat_image
 from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
 from cropkit.features.cache import CacheEntry, ProcessedCache
-from cropkit.features.cues import CUES_SHAPE
+from cropkit.features.cues import CUE_DECODE_SIZE, Cues, CueStore
 from cropkit.features.encoder_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, encoder_id, is_untrained
-from cropkit.features.store import FeatureStore, NpyStore, feature_shape, npy_bytes
+from cropkit.features.store import FeatureStore, feature_shape, npy_bytes
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.remembered import remember, resolve_encoder, weights_spec
@@ -39,6 +40,8 @@ class ExtractSummary:
     untrained: bool
     processed: int = 0
     cached: int = 0
+    cues_added: int = 0
+    cue_version: str = ""
     deduplicated: int = 0
     failed: Counter = field(default_factory=Counter)
     failed_before: Counter = field(default_factory=Counter)
@@ -65,6 +68,9 @@ class ExtractSummary:
             processed,
             f"cached:     {self.cached} unchanged images skipped without opening them",
         ]
+        if self.cues_added:
+            out.append(f"cues:       {self.cues_added} cached images gained cues {self.cue_version} "
+                       "(their CLIP features were kept)")
         failed = sum(self.failed.values())
         out.append(f"failed:     {failed}" + (f" ({_by_reason(self.failed)})" if failed else ""))
         before = sum(self.failed_before.values())
@@ -125,21 +131,26 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     if is_untrained(mid):
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
     opts = replace(opts, workers=effective_workers(opts.workers, log))
-    stores = Stores(FeatureStore(layout.embeddings, mid), NpyStore(layout.cues),
+    stores = Stores(FeatureStore(layout.embeddings, mid), CueStore(layout.cues),
                     SidecarRegistry(layout.ai_data) if opts.sidecars else None)
     if stores.sidecars is not None:
         stores.sidecars.check_writable()
     cache = ProcessedCache(layout.processed_files, mid)
-    summary = ExtractSummary(mid, is_untrained(mid), bad_cache_lines=len(cache.bad_lines))
-    summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.folder),
+    summary = ExtractSummary(mid, is_untrained(mid), bad_cache_lines=len(cache.bad_lines),
+                             cue_version=stores.cues.version)
+    summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.maps.folder),
                        "cache": str(layout.processed_files)}
-    for folder in (stores.features.folder, stores.cues.folder, layout.cache):
+    for folder in (stores.features.folder, *stores.cues.folders, layout.cache):
         remove_stale_temp_files(folder)
 
-    todo = _plan(layout, cache, stores, opts, summary)
-    if opts.max_images is not None and len(todo) > opts.max_images:
-        summary.left_for_later = len(todo) - opts.max_images
-        todo = todo[: opts.max_images]
+    todo, cue_todo = _plan(layout, cache, stores, opts, summary)
+    if opts.max_images is not None and len(todo) + len(cue_todo) > opts.max_images:
+        summary.left_for_later = len(todo) + len(cue_todo) - opts.max_images
+        cue_todo = cue_todo[: opts.max_images]
+        todo = todo[: opts.max_images - len(cue_todo)]
+    if cue_todo:
+        log(f"adding cues {stores.cues.version} to {len(cue_todo)} cached images (their CLIP features are kept)")
+        todo += _add_cues(cue_todo, layout, cache, stores, opts, summary)
     if todo:
         from cropkit.features.encoder import ClipEncoder, check_arch, pick_device
         from cropkit.features.weights import resolve_weights
@@ -160,10 +171,12 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
 
 
 def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOptions,
-          summary: ExtractSummary) -> list[Found]:
-    """Decide per file: cached (by path, size and mtime, without opening it), failed before, or to do."""
+          summary: ExtractSummary) -> tuple[list[Found], list[Found]]:
+    """Decide per file: cached (by path, size and mtime, without opening it), failed before, to do, or cached
+    but lacking this version's cues (the second list: decoded again for its cues, never encoded again)."""
     store = stores.features
     todo: list[Found] = []
+    cue_todo: list[Found] = []
     if opts.paths is None:  # cropkit's own data/ai_data is never taken for photos, even inside the library
         found = find_images(layout.images, prune=layout.ai_data)
     else:
@@ -179,27 +192,53 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
             continue
         entry = None if opts.force else cache.get(rel)
         if entry is not None and entry.matches(item.size, item.mtime_ns):
-            if entry.ok and _cached_whole(entry, stores):
+            if entry.ok and store.is_whole(entry.hash, feature_shape(entry.shapes)):
+                if not stores.cues.is_whole(entry.hash):
+                    cue_todo.append(item)
+                    continue
                 if opts.sidecars:
                     try:
-                        global_emb = store.load(entry.hash).global_emb
+                        global_emb, cues = store.load(entry.hash).global_emb, stores.cues.load(entry.hash)
                     except ValueError:  # whole but unusable (NaN): compute it again
                         todo.append(item)
                         continue
-                    _write_sidecars(item.path, global_emb, entry.phash, stores, summary)
+                    _write_sidecars(item.path, global_emb, entry.phash, cues, stores, summary)
                 summary.cached += 1
                 continue
             if not entry.ok and not opts.retry_failed:
                 summary.failed_before[(entry.error or {}).get("kind", "unknown")] += 1
                 continue
         todo.append(item)
-    return todo
+    return todo, cue_todo
 
 
-def _cached_whole(entry: CacheEntry, stores: Stores) -> bool:
-    """A cache hit needs its feature and cue files whole and of the expected shape, not merely present."""
-    return (stores.features.is_whole(entry.hash, feature_shape(entry.shapes))
-            and stores.cues.is_whole(entry.hash, CUES_SHAPE))
+def _add_cues(cue_todo: list[Found], layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOptions,
+              summary: ExtractSummary) -> list[Found]:
+    """Compute this version's cues of cached images (decode only, no encoder); returns those whose content
+    turned out to differ from the cached one, which need encoding after all."""
+    changed: list[Found] = []
+    bar = tqdm(total=len(cue_todo), unit="img", desc="cues", disable=not opts.progress, dynamic_ncols=True)
+    try:
+        for item, result in zip(cue_todo, _prepared(cue_todo, CUE_DECODE_SIZE, opts.workers,
+                                                    window=4 * max(opts.workers, 1))):
+            bar.update(1)
+            entry = cache.get(layout.relative_name(item.path))
+            if isinstance(result, Failed) or entry is None or result.hash != entry.hash:
+                changed.append(item)  # the full path records the failure or encodes the new content
+                continue
+            stores.cues.write(result.hash, result.cues)
+            summary.cues_added += 1
+            summary.cached += 1
+            if opts.sidecars:
+                try:
+                    global_emb = stores.features.load(entry.hash).global_emb
+                except ValueError:
+                    changed.append(item)
+                    continue
+                _write_sidecars(item.path, global_emb, entry.phash, result.cues, stores, summary)
+    finally:
+        bar.close()
+    return changed
 
 
 def _encode_all(todo: list[Found], encoder, layout: Layout, cache: ProcessedCache,
@@ -264,14 +303,18 @@ def _store_batch(batch: list[Prepared], encoder, layout: Layout, cache: Processe
         if not store_prepared(p, global_emb[i], grid[i], layout, cache, stores, force=opts.force):
             summary.deduplicated += 1
         if opts.sidecars:
-            _write_sidecars(p.path, global_emb[i], p.phash, stores, summary)
+            _write_sidecars(p.path, global_emb[i], p.phash, p.cues, stores, summary)
         summary.processed += 1
 
 
-def _write_sidecars(image: Path, global_emb, phash: str | None, stores: Stores, summary: ExtractSummary) -> None:
-    wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16))}
+def _write_sidecars(image: Path, global_emb, phash: str | None, cues: Cues, stores: Stores,
+                    summary: ExtractSummary) -> None:
+    wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16)),
+              ".saliency.npy": npy_bytes(cues.saliency.astype(np.float16))}
     if phash:
         wanted[".phash"] = (phash + "\n").encode()
+    if cues.version == "v2":  # the hands model ran: an empty list means it saw no hands
+        wanted[".hands.json"] = (json.dumps(cues.hands_json(), separators=(",", ":")) + "\n").encode()
     for suffix, data in wanted.items():
         try:
             outcome = write_sidecar(image, suffix, data, stores.sidecars)

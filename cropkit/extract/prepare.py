@@ -14,7 +14,7 @@ import numpy as np
 
 from cropkit.extract.decode import DecodeError, decode_oriented_rgb, squash_to_square
 from cropkit.extract.phash import phash64
-from cropkit.features.cues import compute_cues
+from cropkit.features.cues import Cues, compute_cues
 from cropkit.fileio import NotRegularFile, read_source_bytes
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger "images" are refused before reading
@@ -32,7 +32,7 @@ class Prepared:
     width: int
     height: int
     pixels: np.ndarray  # (S, S, 3) uint8, the whole frame squashed
-    cues: np.ndarray  # (2, C, C) float16 saliency and edges, see cropkit.features.cues
+    cues: Cues
 
 
 @dataclass
@@ -62,7 +62,7 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
         img, (width, height) = decode_oriented_rgb(data, input_size)
         pixels = squash_to_square(img, input_size)
         phash = phash64(img)
-        cues = compute_cues(img).to_array()
+        cues = compute_cues(img)
     except DecodeError as exc:
         return Failed(path, size, mtime_ns, exc.kind, str(exc))
     except Exception as exc:  # never let one hostile file stop the run

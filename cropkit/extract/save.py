@@ -10,7 +10,8 @@ import numpy as np
 from cropkit.extract.prepare import Prepared
 from cropkit.extract.sidecars import SidecarRegistry
 from cropkit.features.cache import CacheEntry, ProcessedCache
-from cropkit.features.store import FeatureStore, NpyStore, pack_features
+from cropkit.features.cues import CueStore
+from cropkit.features.store import FeatureStore, pack_features
 from cropkit.layout import Layout
 
 
@@ -19,7 +20,7 @@ class Stores:
     """Where one run writes: the model's feature files and the model-free cue files."""
 
     features: FeatureStore
-    cues: NpyStore
+    cues: CueStore
     sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
 
 
@@ -34,7 +35,7 @@ def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout
     wrote = force or not stores.features.is_whole(p.hash, features.shape)
     if wrote:
         stores.features.write(p.hash, features)
-    if force or not stores.cues.is_whole(p.hash, p.cues.shape):
+    if force or not stores.cues.is_whole(p.hash):
         stores.cues.write(p.hash, p.cues)
     shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
     cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.encoder_id, "ok",

@@ -60,32 +60,62 @@ def box_sums(table: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return c[:n] - c[n:2 * n] - c[2 * n:3 * n] + c[3 * n:]
 
 
+# Maps whose mass (summing to 1) says where things are; the people maps are coverages, normalised here.
+MASS_MAPS = ("saliency", "focus", "contrast", "person", "faces", "hands")
+_WEIGHTED = ("saliency", "focus", "contrast", "faces")  # also tables of x- and y-weighted mass, for centroids
+
+
 class CueTables:
-    """Summed-area tables of one image's cues, so any box's saliency and edges cost O(1)."""
+    """Summed-area tables of one image's cues, stacked, so every map's mass in any box costs O(1)."""
 
     def __init__(self, cues: Cues):
         s = cues.saliency
         n = s.shape[0]
         centres = (np.arange(n) + 0.5) / n
-        self.sal = _integral(s)
-        self.sal_x = _integral(s * centres[None, :])
-        self.sal_y = _integral(s * centres[:, None])
-        self.edges = _integral(cues.edges / n / n)
+        layers, self.index, totals = [], {}, {}
+        for name in MASS_MAPS:
+            m = cues.channel(name)
+            totals[name] = total = float(m.sum())
+            m = m / total if total > 1e-9 else np.zeros_like(m)
+            self.index[name] = len(layers)
+            layers.append(m)
+            if name in _WEIGHTED:
+                layers += [m * centres[None, :], m * centres[:, None]]
+        self.index["edges"] = len(layers)
+        layers.append(cues.edges / n / n)
+        self.table = _integral(np.stack(layers, axis=-1))
+        self.present = {name: totals[name] > 1e-6 for name in ("person", "faces", "hands")}
         peak = np.unravel_index(np.argmax(_smooth3(s)), s.shape)
         self.peak = ((peak[1] + 0.5) / n, (peak[0] + 0.5) / n)
         self.centroid = (float((s * centres[None, :]).sum()), float((s * centres[:, None]).sum()))
 
+    def sums(self, boxes: np.ndarray) -> np.ndarray:
+        """(C, layers): every stacked layer summed inside each normalised box."""
+        return box_sums(self.table, boxes)
+
     def saliency_inside(self, boxes: np.ndarray) -> np.ndarray:
         """Share of the saliency mass inside each normalised box."""
-        return box_sums(self.sal, boxes)
+        return self.sums(boxes)[:, self.index["saliency"]]
 
     def border_edges(self, boxes: np.ndarray, band: float = 0.08) -> np.ndarray:
         """Mean edge energy in a band just inside each box's border: high when a crop cuts through things."""
-        x0, y0, x1, y1 = boxes.T
-        w, h = x1 - x0, y1 - y0
-        inset = np.stack([x0 + band * w, y0 + band * h, x1 - band * w, y1 - band * h], axis=1)
-        ring = np.maximum(w * h * (1 - (1 - 2 * band) ** 2), 1e-9)
-        return (box_sums(self.edges, boxes) - box_sums(self.edges, inset)) / ring
+        ring = self.ring(boxes, self.sums(boxes), band)[:, self.index["edges"]]
+        return ring / _ring_area(boxes, band)
+
+    def ring(self, boxes: np.ndarray, sums: np.ndarray, band: float = 0.08) -> np.ndarray:
+        """(C, layers) sums in a band just inside each box's border, given the sums inside the boxes."""
+        return sums - self.sums(_inset(boxes, band))
+
+
+def _inset(boxes: np.ndarray, band: float) -> np.ndarray:
+    x0, y0, x1, y1 = boxes.T
+    w, h = x1 - x0, y1 - y0
+    return np.stack([x0 + band * w, y0 + band * h, x1 - band * w, y1 - band * h], axis=1)
+
+
+def _ring_area(boxes: np.ndarray, band: float) -> np.ndarray:
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return np.maximum(w * h * (1 - (1 - 2 * band) ** 2), 1e-9)
 
 
 class ImageContext:
@@ -115,6 +145,10 @@ FEATURE_NAMES = (
     "x0", "y0", "x1", "y1", "cx", "cy", "w", "h", "log_aspect", "log_area", "log_image_aspect",
     "sal_in", "sal_density", "sal_cx", "sal_cy", "thirds_dx", "thirds_dy", "centre_dx", "centre_dy",
     "peak_dx", "peak_dy", "centroid_dx", "centroid_dy", "peak_in", "edges_border", "edges_in",
+    "focus_in", "focus_density", "focus_cx", "focus_cy", "focus_thirds",
+    "contrast_in", "contrast_density", "contrast_cx", "contrast_cy",
+    "person_in", "person_cut", "faces_in", "faces_cut", "faces_cx", "faces_cy", "faces_present",
+    "hands_in", "hands_cut",
     "clip_in_global", "clip_in_out",
 )
 
@@ -126,10 +160,28 @@ def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     area = w * h
     cues = ctx.cues
-    sal_in = cues.saliency_inside(boxes)
-    safe = np.maximum(sal_in, 1e-9)
-    sx = (box_sums(cues.sal_x, boxes) / safe - x0) / w
-    sy = (box_sums(cues.sal_y, boxes) / safe - y0) / h
+    sums = cues.sums(boxes)
+    ring = cues.ring(boxes, sums)
+
+    def mass(name: str) -> np.ndarray:
+        return sums[:, cues.index[name]]
+
+    def centroid(name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where the map's mass inside each box sits, in 0..1 of the box (0.5 when there is none)."""
+        i, m = cues.index[name], mass(name)
+        safe = np.maximum(m, 1e-9)
+        rel_x = np.where(m > 1e-9, (sums[:, i + 1] / safe - x0) / w, 0.5)
+        rel_y = np.where(m > 1e-9, (sums[:, i + 2] / safe - y0) / h, 0.5)
+        return rel_x, rel_y
+
+    def thirds(v: np.ndarray) -> np.ndarray:
+        return np.minimum(*np.abs(v[None, :] - THIRDS[:, None]))
+
+    sal_in = mass("saliency")
+    sx, sy = centroid("saliency")
+    fx, fy = centroid("focus")
+    kx, ky = centroid("contrast")
+    hx, hy = centroid("faces")
     px, py = cues.peak
     gx, gy = cues.centroid
     inside = box_sums(ctx.grid, boxes) / np.maximum(area, 1e-9)[:, None]
@@ -139,12 +191,15 @@ def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
     cols = [
         x0, y0, x1, y1, cx, cy, w, h, np.log(w / h * ctx.aspect), np.log(area),
         np.full_like(w, np.log(ctx.aspect)),
-        sal_in, sal_in / area, sx, sy,
-        np.minimum(*np.abs(sx[None, :] - THIRDS[:, None])), np.minimum(*np.abs(sy[None, :] - THIRDS[:, None])),
-        np.abs(sx - 0.5), np.abs(sy - 0.5),
+        sal_in, sal_in / area, sx, sy, thirds(sx), thirds(sy), np.abs(sx - 0.5), np.abs(sy - 0.5),
         (px - cx) / w, (py - cy) / h, (gx - cx) / w, (gy - cy) / h,
         ((x0 <= px) & (px <= x1) & (y0 <= py) & (py <= y1)).astype(np.float64),
-        cues.border_edges(boxes), box_sums(cues.edges, boxes) / area,
+        ring[:, cues.index["edges"]] / _ring_area(boxes, 0.08), mass("edges") / area,
+        mass("focus"), mass("focus") / area, fx, fy, np.hypot(thirds(fx), thirds(fy)),
+        mass("contrast"), mass("contrast") / area, kx, ky,
+        mass("person"), ring[:, cues.index["person"]], mass("faces"), ring[:, cues.index["faces"]], hx, hy,
+        np.full_like(w, float(cues.present["faces"])),
+        mass("hands"), ring[:, cues.index["hands"]],
         cos_global, cos_out,
     ]
     return np.stack(cols, axis=1).astype(np.float32)

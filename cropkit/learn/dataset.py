@@ -18,8 +18,8 @@ from cropkit.errors import CropkitError
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.pipeline import run_extract
 from cropkit.features.cache import ProcessedCache
-from cropkit.features.cues import Cues
-from cropkit.features.store import Features, FeatureStore, NpyStore
+from cropkit.features.cues import Cues, CueStore
+from cropkit.features.store import Features, FeatureStore
 from cropkit.fileio import BadLine
 from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, nearest_standard_aspect, normalise
 from cropkit.layout import Layout
@@ -106,7 +106,7 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
     paths = [layout.image_path(rel) for rel in images]
     summary = run_extract(ExtractOptions(**{**opts.__dict__, "paths": paths}), log=log)
     cache = ProcessedCache(layout.processed_files, summary.encoder_id)
-    store, cues = FeatureStore(layout.embeddings, summary.encoder_id), NpyStore(layout.cues)
+    store, cues = FeatureStore(layout.embeddings, summary.encoder_id), CueStore(layout.cues)
     data, skipped = {}, {}
     for rel, path in zip(images, paths):
         entry = cache.get(layout.relative_name(path))
@@ -114,7 +114,7 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
             skipped[rel] = (entry.error or {}).get("message", "not extracted") if entry else "not extracted"
             continue
         try:
-            data[rel] = ImageData(store.load(entry.hash), Cues.from_array(cues.load_array(entry.hash)))
+            data[rel] = ImageData(store.load(entry.hash), cues.load(entry.hash))
         except ValueError as exc:
             skipped[rel] = str(exc)
     return data, skipped, summary.encoder_id

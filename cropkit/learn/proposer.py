@@ -17,8 +17,9 @@ from torch import nn
 
 from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError
-from cropkit.features.cues import Cues
+from cropkit.features.cues import Cues, cue_version
 from cropkit.features.encoder_id import load_failure_reason
+from cropkit.features.people import INSTALL_HINT
 from cropkit.features.store import Features
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.geometry import MAX_ASPECT, check_aspect, fit_boxes_to_aspect, iou, is_finite_number, nms_top_k
@@ -90,6 +91,9 @@ class CropProposer:
                 f"{self.name} was trained on {self.net.emb.in_features}-dimensional features of "
                 f"{self.meta.get('feature_model')}, but these features have {features.global_emb.shape[-1]}: "
                 "use the encoder it was trained with, or retrain with cropkit train on these features")
+        if "cues" in self.meta and cues.version != self.meta["cues"]:
+            raise CropkitError(f"{self.name} was trained on cues {self.meta['cues']}, not {cues.version}: "
+                               + _cue_advice(self.meta["cues"], cues.version))
         aspects = [check_aspect(aspect)] if aspect else self.default_aspects()
         boxes = candidate_set(width, height, aspects)
         ctx = ImageContext(width, height, cues, features)
@@ -185,6 +189,10 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     for key, value in (("config", cfg), ("meta", meta), ("state_dict", state)):
         if not isinstance(value, dict) or not value:
             raise ValueError(f"its {key!r} is missing or not a mapping")
+    trained_on, here = meta.get("cues", "v1"), cue_version()
+    if trained_on != here:
+        raise ValueError(f"it was trained on cues {trained_on}, and this installation computes cues {here}; "
+                         + _cue_advice(trained_on, here))
     if list(cfg.get("feature_names") or []) != list(FEATURE_NAMES):
         raise ValueError("it was trained with other candidate features")
     sizes = [cfg.get(k) for k in _CONFIG_KEYS]
@@ -214,6 +222,13 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     if not (state["std"] > 0).all():
         raise ValueError("its feature scales ('std') must all be positive")
     return cfg, dict(meta), state
+
+
+def _cue_advice(trained_on: str, here: str) -> str:
+    """What to do when a proposer meets cues of another version."""
+    if trained_on == "v2" and here == "v2-nopeople":
+        return f"it needs MediaPipe's people cues: {INSTALL_HINT}"
+    return "train again with cropkit train (it adds the new cues to cached images without recomputing CLIP features)"
 
 
 def _serialise(payload: dict) -> bytes:

@@ -5,19 +5,20 @@ Images are only read; computed features are stored under data/ai_data like ``cro
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError, explain_os_error
-from cropkit.extract.prepare import Failed, prepare_image
+from cropkit.extract.prepare import Failed, Prepared, prepare_image
 from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
 from cropkit.features.cache import ProcessedCache
-from cropkit.features.cues import Cues
+from cropkit.features.cues import CUE_DECODE_SIZE, CueStore
 from cropkit.features.encoder import ClipEncoder, pick_device
 from cropkit.features.encoder_id import parse_encoder_id
-from cropkit.features.store import FeatureStore, NpyStore, pack_features, unpack_features
+from cropkit.features.store import FeatureStore, pack_features, unpack_features
 from cropkit.features.weights import resolve_weights
 from cropkit.fileio import json_text
 from cropkit.layout import Layout
@@ -64,7 +65,7 @@ class Suggester:
         return self.proposer.encoder_id
 
     def stores(self) -> Stores:
-        return Stores(FeatureStore(self.layout.embeddings, self.encoder_id), NpyStore(self.layout.cues))
+        return Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues))
 
     def encoder(self) -> ClipEncoder:
         """Rebuild the encoder the proposer was trained on; refuse other weights."""
@@ -86,14 +87,21 @@ class Suggester:
             raise CropkitError(f"{path}: {found.message}")
         stores = self.stores()
         entry = cache.get(self.layout.relative_name(path))
+        features = None
         if (entry is not None and entry.ok and entry.matches(found.size, found.mtime_ns)
-                and stores.features.has(entry.hash) and stores.cues.has(entry.hash)):
+                and stores.features.has(entry.hash)):
             try:
-                data = ImageData(stores.features.load(entry.hash),
-                                 Cues.from_array(stores.cues.load_array(entry.hash)))
-                return data, entry.width, entry.height
+                features = stores.features.load(entry.hash)
+                if stores.cues.is_whole(entry.hash):
+                    return ImageData(features, stores.cues.load(entry.hash)), entry.width, entry.height
             except ValueError:
-                pass  # a corrupt stored file: compute the features again, which replaces it
+                pass  # a corrupt stored file: compute it again, which replaces it
+        if features is not None:  # cached features, cues of another version: decode for the cues alone
+            prepared = prepare_image(path, CUE_DECODE_SIZE)
+            if isinstance(prepared, Prepared) and prepared.hash == entry.hash:
+                with contextlib.suppress(OSError):  # not kept: computed again next time
+                    stores.cues.write(prepared.hash, prepared.cues)
+                return ImageData(features, prepared.cues), entry.width, entry.height
         enc = self.encoder()
         prepared = prepare_image(path, enc.image_size)
         if isinstance(prepared, Failed):
@@ -104,7 +112,7 @@ class Suggester:
         except OSError as exc:  # a full disk or read-only data/ai_data: suggest anyway, say what was not kept
             self.not_stored.append(f"{path.name}: {explain_os_error(exc)}")
         features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
-        return ImageData(features, Cues.from_array(prepared.cues)), prepared.width, prepared.height
+        return ImageData(features, prepared.cues), prepared.width, prepared.height
 
     def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
                 cache: ProcessedCache | None = None) -> ImageSuggestions:

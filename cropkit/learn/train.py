@@ -122,4 +122,7 @@ def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | 
         return predict
 
     guard = choose_guard(train, fit_fold)
-    return CropProposer(net, {"aspects": aspects, "guard": guard.to_meta()})
+    versions = {data[e.image].cues.version for e in train}
+    if len(versions) != 1:
+        raise ValueError(f"training pictures have cues of several versions ({sorted(versions)})")
+    return CropProposer(net, {"aspects": aspects, "guard": guard.to_meta(), "cues": versions.pop()})

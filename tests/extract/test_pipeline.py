@@ -17,10 +17,10 @@ import cropkit.extract.prepare
 from cropkit.cli import main
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.pipeline import run_extract
-from cropkit.extract.sidecars import clean_sidecars
-from cropkit.features.cues import Cues
+from cropkit.extract.sidecars import SIDECAR_SUFFIXES, clean_sidecars
+from cropkit.features.cues import CueStore
 from cropkit.features.encoder import FEATURE_BUDGET_BYTES
-from cropkit.features.store import FeatureStore, NpyStore
+from cropkit.features.store import FeatureStore
 from cropkit.fileio import read_jsonl
 from tests.conftest import TINY, tiny_args
 from tests.libgen import make_library, save_photo, snapshot
@@ -72,7 +72,7 @@ def test_extract_writes_features_and_one_cache_line_per_image(root: Path, capsys
         assert feats.global_emb.shape == (32,) and feats.grid.shape == (4, 4, 32)
         assert abs(np.linalg.norm(feats.global_emb) - 1) < 1e-2
         assert store.path_for(e["hash"]).stat().st_size <= FEATURE_BUDGET_BYTES
-        cues = Cues.from_array(NpyStore(root / "data/ai_data/cues/v1").load_array(e["hash"]))
+        cues = CueStore(root / "data/ai_data/cues").load(e["hash"])
         assert cues.saliency.shape == (32, 32) and abs(cues.saliency.sum() - 1) < 1e-6
     new_files = [p for p in root.rglob("*") if p.is_file() and "training_data" not in p.parts]
     assert new_files and all(p.is_relative_to(root / "data/ai_data") for p in new_files)
@@ -204,24 +204,28 @@ def test_sidecars_are_new_files_beside_images_and_clean_sidecars_removes_exactly
     os.symlink(foreign, photo.with_name(photo.name + ".phash"))  # a name taken by something not a sidecar
     before = snapshot(images)
     out = extract(root, capsys, "--sidecars")
-    assert "sidecars:   refused: 1, written: 11" in out
+    assert "sidecars:   refused: 1, written: 23" in out  # 6 images: 4 kinds each, one .phash name taken
     assert foreign.read_text() == "not cropkit's"
     after = snapshot(images)
     added = set(after) - set(before)
-    assert len(added) == 11 and all(n.endswith((".embedding.npy", ".phash")) for n in added)
+    assert len(added) == 23 and all(n.endswith(SIDECAR_SUFFIXES) for n in added)
     assert all(before[n] == after[n] for n in before if before[n][0] != "other")  # folders' mtimes aside
     store = FeatureStore(root / "data/ai_data/embeddings", RANDOM_ID)
+    cue_store = CueStore(root / "data/ai_data/cues")
     for rel, e in latest(root).items():
         side = root / (rel + ".embedding.npy")
         np.testing.assert_array_equal(np.load(side), store.load(e["hash"]).global_emb.astype(np.float16))
         if (root / (rel + ".phash")).is_file() and not (root / (rel + ".phash")).is_symlink():
             assert (root / (rel + ".phash")).read_text().strip() == e["phash"]
-    assert "unchanged: 11" in extract(root, capsys, "--sidecars")
+        cues = cue_store.load(e["hash"])
+        np.testing.assert_array_equal(np.load(root / (rel + ".saliency.npy")), cues.saliency.astype(np.float16))
+        assert json.loads((root / (rel + ".hands.json")).read_text()) == cues.hands_json()
+    assert "unchanged: 23" in extract(root, capsys, "--sidecars")
     dry = clean_sidecars(images, root / "data/ai_data", dry_run=True)
-    assert dry.lines()[-1] == f"would delete 11 sidecar files under {images}; left 1 (listed above)"
+    assert dry.lines()[-1] == f"would delete 23 sidecar files under {images}; left 1 (listed above)"
     assert snapshot(images) == after
     report = clean_sidecars(images, root / "data/ai_data")
-    assert report.deleted == dry.deleted and len(report.deleted) == 11
+    assert report.deleted == dry.deleted and len(report.deleted) == 23
     assert report.left == [(photo.with_name(photo.name + ".phash"), "not written by cropkit (or written before "
                             "cropkit kept a record): delete it yourself if unwanted")]
     final = snapshot(images)
@@ -251,3 +255,25 @@ def test_decode_workers_run_at_lower_priority_than_the_encoder():
     with ProcessPoolExecutor(1, mp_context=ctx, initializer=_decode_worker_init) as pool:
         worker_nice = pool.submit(os.nice, 0).result()
     assert worker_nice >= os.nice(0) + 10 or worker_nice == 19
+
+
+def test_a_library_gains_new_cues_without_recomputing_clip_features(root: Path, capsys, monkeypatch):
+    extract(root, capsys)
+    ai = root / "data/ai_data"
+    shutil.rmtree(ai / "cues/v2")  # as a library extracted before cues v2 existed has them
+    (ai / "cues/v1").mkdir()
+    features = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (ai / "embeddings").rglob("*.npy")}
+    cache_before = (ai / "cache/processed_files.jsonl").read_bytes()
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder was loaded for cues alone")
+
+    monkeypatch.setattr("cropkit.features.encoder.ClipEncoder", no_encoder)
+    out = extract(root, capsys)
+    assert "cues:       6 cached images gained cues v2 (their CLIP features were kept)" in out
+    assert "cached:     6" in out and "processed:  0 new images" in out
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (ai / "embeddings").rglob("*.npy")} == features
+    assert (ai / "cache/processed_files.jsonl").read_bytes() == cache_before
+    store = CueStore(ai / "cues")
+    assert all(store.is_whole(e["hash"]) for e in latest(root).values())
+    assert "gained" not in extract(root, capsys)  # and only once

@@ -8,7 +8,7 @@ import torch
 
 from cropkit.decisions import CropDecision, SuggestionDecision
 from cropkit.errors import CropkitError
-from cropkit.features.cues import compute_cues
+from cropkit.features.cues import Cues, compute_cues
 from cropkit.features.store import Features
 from cropkit.geometry import iou, normalise
 from cropkit.learn.dataset import Example, ImageData, examples_from_decisions, preferred_aspects, split_by_image
@@ -150,3 +150,20 @@ def test_split_is_by_image_and_stable():
     assert set(train) | set(test) == set(names) and not set(train) & set(test)
     assert 20 <= len(test) <= 60
     assert split_by_image(list(reversed(names)), 0.2)[1] == list(reversed(test))
+
+
+def test_a_proposer_refuses_cues_of_another_version(tmp_path, taste_data, proposer, monkeypatch):
+    assert proposer.meta["cues"] == "v2"
+    path = proposer.save(tmp_path)
+    examples, data = taste_data
+    e, d = examples[0], data[examples[0].image]
+    lite = Cues(d.cues.maps, (), "v2-nopeople")
+    with pytest.raises(CropkitError, match="trained on cues v2, not v2-nopeople: it needs MediaPipe"):
+        proposer.propose(e.width, e.height, lite, d.features)
+    monkeypatch.setattr("cropkit.learn.proposer.cue_version", lambda: "v2-nopeople")
+    with pytest.raises(CropkitError, match=r"trained on cues v2, and this installation computes cues v2-nopeople; "
+                                           r"it needs MediaPipe's people cues: pip install 'cropkit\[people\]'"):
+        CropProposer.load(path)
+    monkeypatch.setattr("cropkit.learn.proposer.cue_version", lambda: "v3")
+    with pytest.raises(CropkitError, match="computes cues v3; train again with cropkit train"):
+        CropProposer.load(path)

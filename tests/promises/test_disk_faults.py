@@ -11,7 +11,8 @@ import pytest
 from cropkit.cli import main
 from cropkit.decisions import read_crops, read_suggestions
 from cropkit.features.cache import ProcessedCache
-from cropkit.features.store import FeatureStore, NpyStore
+from cropkit.features.cues import CueStore
+from cropkit.features.store import FeatureStore
 from cropkit.fileio import BadLine, append_jsonl, read_jsonl
 from cropkit.layout import Layout
 from cropkit.learn.proposer import CropProposer
@@ -57,7 +58,7 @@ def assert_whole(root: Path) -> None:
     for entry in cache.entries.values():
         if entry.ok:
             FeatureStore(ai / "embeddings", MODEL_ID).load(entry.hash)
-            NpyStore(ai / "cues/v1").load_array(entry.hash)
+            CueStore(ai / "cues").load(entry.hash)
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ import torch
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, read_crops, read_suggestions
 from cropkit.errors import CropkitError
-from cropkit.features.cues import Cues
+from cropkit.features.cues import CUES_SHAPE, Cues
 from cropkit.features.store import Features
 from cropkit.learn.candidates import FEATURE_NAMES
 from cropkit.learn.proposer import CropProposer, ProposerNet
@@ -191,7 +191,7 @@ def test_features_of_another_model_are_refused_not_a_matmul_error(trained_root):
     proposer = CropProposer.load(trained_root / "data/ai_data/models/crop_proposer_v1.pth")
     rng = np.random.default_rng(0)
     other = Features(rng.standard_normal(16).astype(np.float32), rng.standard_normal((4, 4, 16)).astype(np.float32))
-    cues = Cues.from_array(np.zeros((2, 32, 32), np.float32))
+    cues = Cues.from_arrays(np.zeros(CUES_SHAPE, np.float32))
     with pytest.raises(CropkitError, match="trained on 32-dimensional features"):
         proposer.propose(400, 300, cues, other)
 
@@ -199,7 +199,7 @@ def test_features_of_another_model_are_refused_not_a_matmul_error(trained_root):
 def test_a_proposer_never_returns_a_non_finite_crop(trained_root):
     proposer = CropProposer.load(trained_root / "data/ai_data/models/crop_proposer_v1.pth")
     nan = Features(np.full(32, np.nan, np.float32), np.full((4, 4, 32), np.nan, np.float32))
-    cues = Cues.from_array(np.zeros((2, 32, 32), np.float32))
+    cues = Cues.from_arrays(np.zeros(CUES_SHAPE, np.float32))
     with pytest.raises(CropkitError, match="not finite"):
         proposer.propose(400, 300, cues, nan)
     with pytest.raises((CropkitError, ValueError), match="aspect"):

@@ -1,0 +1,108 @@
+"""People in a photo from the pretrained models inside the MediaPipe wheel: a person mask, faces and hands.
+
+MediaPipe is an extra (``pip install 'cropkit[people]'``; ``make`` installs it). Without it ``available()`` is
+False and the cues say so in their version, so a proposer never mixes cues made with and without people.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+MEDIAPIPE_VERSION = "0.10.21"  # the last line whose wheel ships the legacy solutions' models
+INSTALL_HINT = f"pip install 'cropkit[people]' (mediapipe=={MEDIAPIPE_VERSION}, which needs numpy < 2)"
+HAND_POINTS = 21  # MediaPipe's hand landmarks, wrist first
+
+
+@lru_cache(maxsize=1)
+def available() -> bool:
+    """Whether MediaPipe's legacy solutions can run here (checked without importing it)."""
+    return importlib.util.find_spec("mediapipe") is not None
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One detected hand: 'Left' or 'Right' as MediaPipe labels it, its score, and 21 (x, y, z) keypoints with
+    x and y as fractions of the upright frame."""
+
+    handedness: str
+    score: float
+    keypoints: np.ndarray  # (21, 3) float
+
+
+@dataclass(frozen=True)
+class People:
+    """What the people models saw in one picture."""
+
+    person: np.ndarray  # (H, W) float in 0..1: selfie segmentation's person probability
+    faces: list[tuple[float, float, float, float, float]] = field(default_factory=list)  # x0, y0, x1, y1, score
+    hands: list[Hand] = field(default_factory=list)
+
+
+class _Models:
+    """The three MediaPipe graphs, built once per process (decode workers each build their own)."""
+
+    def __init__(self):
+        with _quiet_stderr():  # MediaPipe's C++ start-up notes ("Created TensorFlow Lite XNNPACK delegate" ...)
+            import mediapipe as mp
+
+            solutions = mp.solutions
+            self.faces = solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+            self.person = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self.hands = solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
+                                               min_detection_confidence=0.5)
+            blank = np.zeros((64, 64, 3), np.uint8)  # the first run of each graph prints more notes
+            for graph in (self.faces, self.person, self.hands):
+                graph.process(blank)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null for a moment (C++ logging bypasses sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@lru_cache(maxsize=1)
+def _models() -> _Models:
+    return _Models()
+
+
+def detect_people(rgb: np.ndarray) -> People:
+    """Person mask, faces and hands of an (H, W, 3) uint8 upright picture (about 512 px is plenty)."""
+    if not available():
+        raise RuntimeError(f"MediaPipe is not installed: {INSTALL_HINT}")
+    models = _models()
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    mask = models.person.process(rgb).segmentation_mask
+    person = np.clip(np.asarray(mask, np.float32), 0.0, 1.0) if mask is not None else np.zeros(rgb.shape[:2],
+                                                                                                np.float32)
+    faces = []
+    for det in models.faces.process(rgb).detections or []:
+        b = det.location_data.relative_bounding_box
+        x0, y0 = max(0.0, b.xmin), max(0.0, b.ymin)
+        x1, y1 = min(1.0, b.xmin + b.width), min(1.0, b.ymin + b.height)
+        if x1 > x0 and y1 > y0:
+            faces.append((x0, y0, x1, y1, float(det.score[0])))
+    hands = []
+    found = models.hands.process(rgb)
+    for marks, side in zip(found.multi_hand_landmarks or [], found.multi_handedness or []):
+        points = np.array([(p.x, p.y, p.z) for p in marks.landmark], np.float32)
+        if points.shape == (HAND_POINTS, 3) and np.isfinite(points).all():
+            label = side.classification[0]
+            hands.append(Hand(label.label, float(label.score), points))
+    return People(person, faces, hands)
+
