@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     sg = command("suggest", "root", "config", "device", help="propose ranked crops for images",
-                 description="Ranked crop suggestions in pixels of the upright image, with scores. Uses "
+                 description="Ranked crop suggestions in pixels of the upright image, each with the probability "
+                             "that you accept it (calibrated on your held-out decisions when the proposer was "
+                             "trained). Uses "
                              "cached features when the image is unchanged, computes them otherwise "
                              "(the image is only read).")
     sg.add_argument("images", nargs="+", metavar="IMAGE")
@@ -337,7 +339,7 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
         else:
             print(f"{display_name(result.image)}  {result.width}x{result.height}  ({result.proposer})")
             for rank, s in enumerate(result.suggestions, start=1):
-                print(f"  {rank}. {[round(v, 1) for v in s.box]}  score {s.score:.3f}")
+                print(f"  {rank}. {[round(v, 1) for v in s.box]}  {s.score:.0%} likely to be accepted")
     for note in suggester.not_stored:
         print(f"cropkit: note: features not stored, they will be computed again next time: {note}", file=sys.stderr)
     return 1 if failed else 0

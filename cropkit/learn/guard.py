@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cropkit.decisions import Suggestion
 from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou, is_valid_box
 from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, fitted
+from cropkit.learn.calibration import Calibration
 from cropkit.learn.dataset import Example
+from cropkit.learn.metrics import ACCEPT_IOU
 
 HABITS = (MeanBox, CentreCrop, FullFrame)
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_EVIDENCE = 20  # cropped images below which the network is not trusted at all (habits alone are compared)
 LARGE_LIBRARY = 1000  # cropped images from which cross-validation has evidence to spare and is made cheaper
 MAX_CV_IMAGES = 600  # cross-validation scores at most this many held-out images (more add little evidence)
-Predictor = Callable[[Example], Box]  # an image -> the network's top crop, in pixels
+Predictor = Callable[[Example], Suggestion]  # an image -> the network's top crop, in pixels, and its raw score
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Guard:
     state: dict
     blend: float
     evidence: dict = field(default_factory=dict)  # cross-validated mean IoU per option, and the images behind it
+    calibration: Calibration | None = None  # raw network score -> probability of acceptance (None: older files)
 
     def baseline(self) -> Baseline:
         return BY_NAME[self.habit].from_state(self.state)
@@ -57,7 +61,8 @@ class Guard:
         return f"keeps to your habit ({self.habit}): on {n} held-out crops the network did not do clearly better"
 
     def to_meta(self) -> dict:
-        return {"habit": self.habit, "state": self.state, "blend": self.blend, "evidence": self.evidence}
+        out = {"habit": self.habit, "state": self.state, "blend": self.blend, "evidence": self.evidence}
+        return out | ({"calibration": self.calibration.to_meta()} if self.calibration else {})
 
     @classmethod
     def from_meta(cls, meta: object) -> Guard:
@@ -67,8 +72,9 @@ class Guard:
         blend_weight, state = meta.get("blend"), meta.get("state")
         if not isinstance(blend_weight, (int, float)) or not 0.0 <= blend_weight <= 1.0 or not isinstance(state, dict):
             raise ValueError("its 'guard' blend weight or habit state is not usable")
+        calibration = Calibration.from_meta(meta["calibration"]) if "calibration" in meta else None
         guard = cls(meta["habit"], state, float(blend_weight),
-                    meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {})
+                    meta.get("evidence") if isinstance(meta.get("evidence"), dict) else {}, calibration)
         try:  # the state must give a crop inside a frame, whatever file it came from
             probe = guard.baseline().propose(400, 300, None)[0].box
         except (TypeError, ValueError, ZeroDivisionError, IndexError):
@@ -98,10 +104,12 @@ def fitted_habits(examples: list[Example]) -> dict[str, Baseline]:
 
 def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Predictor], folds: int = 3) -> Guard:
     """Cross-validate every habit and every blend towards the network over the photographer's decisions, and
-    keep the best habit unless a blend beats it on held-out crops by more than one standard error."""
+    keep the best habit unless a blend beats it on held-out crops by more than one standard error. The held-out
+    outcomes of the choice also calibrate the score shown with a suggestion (see cropkit.learn.calibration)."""
     final = fitted_habits(examples)
     scored = [e for e in examples if e.positives]
     ious: dict[tuple[str, float], list[float]] = {(h.name, w): [] for h in HABITS for w in BLENDS}
+    raw: list[float] = []  # the network's score of its top crop, per held-out image it saw
     folds = 2 if len(scored) > LARGE_LIBRARY else folds
     blocks = name_blocks(examples, max(2, min(folds, len(scored)))) if len(scored) >= 2 else []
     for block in blocks:
@@ -115,14 +123,17 @@ def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Pre
         predict = fit_net(train) if len(scored) >= MIN_EVIDENCE else None
         for e in held:
             truths = [denormalise(b, e.width, e.height) for b in e.positives]
-            net_box = predict(e) if predict else None
+            top = predict(e) if predict else None
+            net_box = top.box if top else None
+            if top:
+                raw.append(top.score)
             for name, habit in habits.items():
                 box = habit.propose(e.width, e.height, None)[0].box
                 for w in BLENDS if net_box else (0.0,):
                     ious[(name, w)].append(max(iou(blend(box, net_box, w) if w else box, t) for t in truths))
     means = {opt: float(np.mean(v)) for opt, v in ious.items() if v}
     if not means:  # nothing held out: the mean box is the habit
-        return Guard(MeanBox.name, final[MeanBox.name].state(), 0.0, {"images": 0})
+        return Guard(MeanBox.name, final[MeanBox.name].state(), 0.0, {"images": 0}, Calibration.fit([]))
     habit = max((h.name for h in HABITS if (h.name, 0.0) in means), key=lambda name: means[(name, 0.0)])
     base = np.array(ious[(habit, 0.0)])
     choice = (habit, 0.0)
@@ -133,4 +144,6 @@ def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Pre
         if diff.mean() - diff.std(ddof=1) / math.sqrt(len(diff)) > 0:
             choice = opt
     evidence = {"images": len(base), **{f"{name} x{w:g}": round(m, 4) for (name, w), m in means.items()}}
-    return Guard(choice[0], final[choice[0]].state(), choice[1], evidence)
+    accepted = [v >= ACCEPT_IOU for v in ious[choice]]
+    calibration = Calibration.fit(accepted, raw if len(raw) == len(accepted) else None)
+    return Guard(choice[0], final[choice[0]].state(), choice[1], evidence, calibration)

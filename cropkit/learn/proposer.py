@@ -111,6 +111,8 @@ class CropProposer:
         guard = self.guard()
         if guard is None:
             return ranked
+        if guard.calibration is not None:  # the probability of acceptance, not the network's raw score
+            ranked = [Suggestion(s.box, guard.calibration.probability(s.score)) for s in ranked]
         first = Suggestion(guard.apply(ranked[0].box, width, height, aspect), ranked[0].score)
         return [first, *[s for s in ranked if iou(s.box, first.box) < 0.7]][:k]
 

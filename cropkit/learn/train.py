@@ -118,7 +118,7 @@ def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | 
 
         def predict(e: Example):
             d = data[e.image]
-            return fold.propose(e.width, e.height, d.cues, d.features, k=1)[0].box
+            return fold.propose(e.width, e.height, d.cues, d.features, k=1)[0]
         return predict
 
     guard = choose_guard(train, fit_fold)

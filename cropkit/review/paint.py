@@ -7,6 +7,7 @@ A layer is anything with ipycanvas's drawing calls (a recording fake in the test
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
@@ -91,8 +92,9 @@ def panel_html(session: ReviewSession, retrained: str = "") -> str:
         body = (f"<br>{WARNING.format(html.escape(s.problem))}<br>"
                 "nothing to accept or reject: skip (s or →) to go on")
     else:
-        score = s.boxes[0].score if s.boxes and s.boxes[0].score is not None else float("nan")
-        body = (f" ({s.width}×{s.height})<br>suggested by <b>{html.escape(s.proposer_name)}</b>, score {score:.3f}"
+        score = s.boxes[0].score if s.boxes else None
+        chance = f"{score:.0%} likely to be accepted" if score is not None and math.isfinite(score) else "no score"
+        body = (f" ({s.width}×{s.height})<br>suggested by <b>{html.escape(s.proposer_name)}</b>, {chance}"
                 f"<br>aspect lock: {s.aspect_name}")
     retrained = f"<br><i>{html.escape(retrained)}</i>" if retrained else ""
     return head + body + retrained + warnings

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cropkit.decisions import Suggestion
 from cropkit.features.cues import compute_cues
 from cropkit.features.store import Features
 from cropkit.geometry import denormalise, iou, normalise
+from cropkit.learn.calibration import Calibration
 from cropkit.learn.dataset import Example, ImageData
 from cropkit.learn.guard import Guard, blend, choose_guard
+from cropkit.learn.metrics import ACCEPT_IOU
 from cropkit.learn.proposer import CropProposer
 from cropkit.learn.train import fit_proposer
 from tests.libgen import square_on_subject, subject_photo
@@ -56,12 +59,20 @@ def test_where_a_planted_subject_decides_the_crop_it_moves_to_the_network():
     theirs = [iou(habit.propose(e.width, e.height, None)[0].box, denormalise(e.positives[0], e.width, e.height))
               for e in examples[70:]]
     assert np.mean(ours) > np.mean(theirs) + 0.05
+    # the score shown is the probability of acceptance, calibrated on held-out decisions: on new pictures it
+    # matches how often the suggestion is in fact accepted (IoU >= 0.85)
+    scores = [proposer.propose(e.width, e.height, data[e.image].cues, data[e.image].features, k=1)[0].score
+              for e in examples[70:]]
+    assert min(scores) > 0.0 and max(scores) < 1.0
+    assert abs(np.mean(scores) - np.mean([v >= ACCEPT_IOU for v in ours])) < 0.2
+    assert guard.calibration.n == guard.evidence["images"]
 
 
 def test_thin_evidence_keeps_to_the_habit():
     examples, _ = library(5, lambda w, h, s: HABIT)
     calls = []
-    guard = choose_guard(examples, lambda train: calls.append(len(train)) or (lambda e: (0, 0, 10, 10)))
+    guard = choose_guard(examples,
+                         lambda train: calls.append(len(train)) or (lambda e: Suggestion((0, 0, 10, 10), 0.5)))
     assert guard.blend == 0.0 and not calls  # too few held-out crops to trust a network at all
     assert "5 cropped images are too few to trust a network" in guard.describe()
 
@@ -71,13 +82,32 @@ def test_a_blend_must_beat_the_habit_by_more_than_its_noise():
 
     def noisy_net(train):
         rng = np.random.default_rng(len(train))
-        return lambda e: denormalise(tuple(np.clip(np.array(HABIT) + rng.normal(0, 0.02, 4), 0, 1)), e.width, e.height)
+        return lambda e: Suggestion(denormalise(tuple(np.clip(np.array(HABIT) + rng.normal(0, 0.02, 4), 0, 1)),
+                                                e.width, e.height), 0.5)
 
     assert choose_guard(examples, noisy_net).blend == 0.0  # no better than the habit: not trusted
 
 
+def test_calibration_follows_what_the_score_says_about_acceptance():
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0.01, 0.5, 400)
+    accepted = list(rng.uniform(size=400) < raw * 1.6)  # a higher network score: more often accepted
+    cal = Calibration.fit(accepted, list(raw))
+    low, high = cal.probability(0.05), cal.probability(0.45)
+    assert low < 0.2 < 0.6 < high
+    assert np.mean([cal.probability(r) for r in raw]) == pytest.approx(np.mean(accepted), abs=0.02)
+    blind = Calibration.fit(accepted, list(rng.uniform(0.01, 0.5, 400)))  # a score that says nothing
+    assert abs(blind.probability(0.05) - blind.probability(0.45)) < 0.1
+    thin = Calibration.fit([True, False, True])  # too few: the smoothed acceptance rate, whatever the score
+    assert thin.probability(0.9) == thin.probability(0.01) == pytest.approx(2.5 / 4)
+    assert Calibration.from_meta(cal.to_meta()) == cal
+    for bad in ({"intercept": "x"}, {**cal.to_meta(), "slope": float("nan")}, {**cal.to_meta(), "accepted": 999}):
+        with pytest.raises(ValueError):
+            Calibration.from_meta(bad)
+
+
 def test_guard_round_trips_and_refuses_forged_metadata():
-    guard = Guard("centre-crop", {"aspect": 0.8, "scale": 0.9}, 0.5, {"images": 12})
+    guard = Guard("centre-crop", {"aspect": 0.8, "scale": 0.9}, 0.5, {"images": 12}, Calibration(0.1, 0.5, -2, 12, 7))
     assert Guard.from_meta(guard.to_meta()) == guard
     assert blend((0, 0, 10, 10), (10, 10, 20, 20), 0.5) == (5, 5, 15, 15)
     for bad in ({"habit": "os.system", "state": {}, "blend": 0.5}, {"habit": "mean-box", "state": {}, "blend": 2},
@@ -104,7 +134,7 @@ def test_near_duplicates_are_held_out_together_so_memorising_them_earns_no_trust
 
         def predict(e):
             x0, y0 = np.random.default_rng(sum(e.image.encode())).uniform(0, 0.4, 2)
-            return denormalise(known.get(e.image[:8], (x0, y0, x0 + 0.5, y0 + 0.5)), e.width, e.height)
+            return Suggestion(denormalise(known.get(e.image[:8], (x0, y0, x0 + 0.5, y0 + 0.5)), e.width, e.height), 0.5)
         return predict
 
     guard = choose_guard(examples, memoriser)

@@ -44,7 +44,7 @@ def session(tmp_path):
 def test_the_panel_says_where_the_review_is_and_who_suggested_the_crop(session):
     html = panel_html(session, retrained="now suggesting with crop_proposer_v4")
     assert html == ("<b>2 of 3</b> · 2 decisions, 50% accepted<br><code>a.jpg</code> (400×300)<br>suggested by "
-                    "<b>crop_proposer_v3</b>, score 0.123<br>aspect lock: 4:5"
+                    "<b>crop_proposer_v3</b>, 12% likely to be accepted<br>aspect lock: 4:5"
                     "<br><i>now suggesting with crop_proposer_v4</i>")
 
 

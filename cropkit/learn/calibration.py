@@ -1,0 +1,84 @@
+"""The score shown with a suggestion: the probability that the photographer accepts it (IoU >= 0.85 with the crop
+they make), calibrated on held-out decisions during training.
+
+A logistic curve on the log of the network's own score (Platt scaling), with a weak pull towards the plain
+acceptance rate, so a network whose score says nothing about acceptance gives that rate for every picture.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+MIN_POINTS = 10  # held-out decisions below which only the acceptance rate is used
+RIDGE = 1.0  # pull of the slope towards 0 (in units of one held-out decision)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """P(accepted) = sigmoid(intercept + slope * (log(raw score) - centre)), from ``n`` held-out decisions of which
+    ``accepted`` were accepted."""
+
+    intercept: float
+    slope: float
+    centre: float
+    n: int
+    accepted: int
+
+    @classmethod
+    def fit(cls, accepted: list[bool], raw: list[float] | None = None) -> Calibration:
+        """Fit on held-out outcomes and, when the network made those suggestions, its raw scores for them."""
+        n, k = len(accepted), int(sum(accepted))
+        prior = _logit((k + 0.5) / (n + 1.0))  # smoothed: 0 of 3 accepted is not a probability of 0
+        if raw is None or n < MIN_POINTS or len(raw) != n:
+            return cls(prior, 0.0, 0.0, n, k)
+        x = np.log(np.clip(np.asarray(raw, np.float64), 1e-9, 1.0))
+        centre = float(x.mean())
+        x = x - centre
+        y = np.asarray(accepted, np.float64)
+        a, b = prior, 0.0
+        for _ in range(25):  # Newton's method on the penalised log-likelihood
+            p = 1.0 / (1.0 + np.exp(-(a + b * x)))
+            w = p * (1 - p)
+            grad = np.array([(y - p).sum(), ((y - p) * x).sum() - RIDGE * b])
+            hess = np.array([[w.sum() + 1e-6, (w * x).sum()], [(w * x).sum(), (w * x * x).sum() + RIDGE]])
+            step = np.linalg.solve(hess, grad)
+            a, b = a + step[0], b + step[1]
+            if np.abs(step).max() < 1e-8:
+                break
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return cls(prior, 0.0, 0.0, n, k)
+        return cls(float(a), float(b), centre, n, k)
+
+    def probability(self, raw: float) -> float:
+        """The calibrated probability of acceptance for a suggestion whose network score is ``raw``."""
+        z = self.intercept + self.slope * (math.log(min(max(raw, 1e-9), 1.0)) - self.centre)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def describe(self) -> str:
+        rate = self.accepted / self.n if self.n else 0.0
+        return (f"scores are calibrated acceptance probabilities ({self.accepted} of {self.n} held-out suggestions "
+                f"accepted, {rate:.0%})")
+
+    def to_meta(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: object) -> Calibration:
+        """Checked: finite numbers and counts with 0 <= accepted <= n; ValueError otherwise."""
+        if not isinstance(meta, dict):
+            raise ValueError("its 'calibration' is not a mapping")
+        try:
+            out = cls(float(meta["intercept"]), float(meta["slope"]), float(meta["centre"]), int(meta["n"]),
+                      int(meta["accepted"]))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("its 'calibration' lacks numbers") from None
+        if not all(math.isfinite(v) for v in (out.intercept, out.slope, out.centre)) or not 0 <= out.accepted <= out.n:
+            raise ValueError("its 'calibration' numbers are not usable")
+        return out
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
