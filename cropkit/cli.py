@@ -148,14 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
                  help="measure the proposer against baselines; plot acceptance over time",
                  description="Scores the proposer and every baseline (full frame, centre crop at the usual "
                              "aspect, mean box, saliency) on held-out images (split by image, as in "
-                             "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU; and the "
-                             "acceptance of logged suggestions over time and by model version. Writes "
-                             "report.json and PNG figures under data/ai_data/reports/.")
+                             "train): mean IoU, BDE, acceptance (IoU >= 0.85), best-of-3 IoU, and says "
+                             "whether the proposer is above its best baseline; the learning curve (refitted on "
+                             "the first 10, 30, 100, ... decisions); and the acceptance of logged suggestions "
+                             "over time and by model version. Writes report.json and PNG figures under "
+                             "data/ai_data/reports/.")
     ev.add_argument("--proposer", metavar="PATH", help="a proposer file (default: the latest)")
     _renamed(ev, "--model", "--proposer")
     ev.add_argument("--holdout", type=_share, default=0.2, help="held-out share, as in train (default: 0.2)")
     ev.add_argument("--window", type=_positive, default=50, help="rolling window in decisions (default: 50)")
     ev.add_argument("--out", metavar="DIR", help="report folder (default: data/ai_data/reports/evaluation_<time>)")
+    ev.add_argument("--no-learning-curve", action="store_true",
+                    help="skip the learning curve (it refits the proposer once per point: the slow part)")
+    ev.add_argument("--steps", type=_positive, default=None,
+                    help="training steps of each learning-curve fit (default: scaled to the decisions, as train)")
     ev.set_defaults(func=_cmd_evaluate)
 
     bt = command("benchmark-taste", "config",
@@ -305,9 +311,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = run_train(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(result.lines()))
     if args.learning_curve:
-        from cropkit.evaluate.curves import learning_curve_figures
+        from cropkit.evaluate.curves import learning_curve_figures, learning_curve_paths
 
-        for path in learning_curve_figures(result, Path(args.learning_curve), opts.steps).values():
+        files = learning_curve_paths(args.learning_curve, result.layout)
+        learning_curve_figures(result.train, result.test, result.data, files, opts.steps)
+        for path in (p for name, p in files.items() if name.endswith(".png")):
             print(f"figure:     {path}")
     _warn_if_untrained(result.proposer.encoder_id)
     return 0
@@ -350,7 +358,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _register(args)
     opts = EvaluateOptions(root=args.root, proposer=args.proposer, holdout=args.holdout, window=args.window,
-                           device=args.device, progress=not args.no_progress, out_dir=args.out)
+                           device=args.device, progress=not args.no_progress, out_dir=args.out,
+                           learning_curve=not args.no_learning_curve, steps=args.steps)
     report, out = run_evaluate(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     _warn_if_untrained(report["feature_model"])
     print("\n".join(report_lines(report, out)))

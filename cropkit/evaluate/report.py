@@ -1,5 +1,6 @@
-"""``cropkit evaluate``: the proposer against every baseline on held-out images, and the logged suggestions'
-acceptance over time and by model version. Writes a JSON report and PNG figures."""
+"""``cropkit evaluate``: the proposer against every baseline on held-out images, the learning curve against the
+number of decisions, and the logged suggestions' acceptance over time and by model version. Writes a JSON report
+and PNG figures, and says in words whether the proposer is above its best baseline."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 from cropkit.decisions import SuggestionDecision
 from cropkit.errors import CropkitError
 from cropkit.evaluate import plots
+from cropkit.evaluate.curves import LEARNING_CURVE_FILES, curve_summary, learning_curve_figures
 from cropkit.extract.options import ExtractOptions
 from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.geometry import denormalise
 from cropkit.layout import Layout
 from cropkit.learn.dataset import Example, load_logged_data
-from cropkit.learn.heldout import HeldOutScores, compare_with_baselines, plural
+from cropkit.learn.heldout import HeldOutScores, compare_with_baselines, decisions_in, method_lines, plural, verdict
+from cropkit.learn.metrics import EXPLAINED
 from cropkit.learn.proposer import CropProposer, latest_proposer
 
 
@@ -32,6 +35,8 @@ class EvaluateOptions:
     device: str = "auto"
     progress: bool = True
     out_dir: str | Path | None = None  # default: data/ai_data/reports/evaluation_<time>
+    learning_curve: bool = True  # also refit on the first 10, 30, 100, ... decisions and plot quality against them
+    steps: int | None = None  # training steps of each learning-curve fit; None: as cropkit train
 
 
 def suggestion_stats(suggestions: list[SuggestionDecision], window: int) -> dict:
@@ -68,10 +73,10 @@ def worst_examples(layout: Layout, scores: HeldOutScores, examples: dict[str, Ex
 FIGURES = ("iou_by_method", "acceptance_over_time", "decisions_by_model", "examples_worst_first")
 
 
-def report_folder(layout: Layout, out_dir: str | Path | None) -> dict[str, Path]:
+def report_folder(layout: Layout, out_dir: str | Path | None, curve: bool = True) -> dict[str, Path]:
     """The files of the new report: in ``out_dir`` (refused if any is taken or it lies in the library), or in a
     fresh data/ai_data/reports/evaluation_<time>[-N] folder."""
-    names = ("report.json", *(f"{name}.png" for name in FIGURES))
+    names = ("report.json", *(f"{name}.png" for name in FIGURES), *(LEARNING_CURVE_FILES if curve else ()))
     if out_dir:
         return plots.report_paths(Path(out_dir), names, layout)
     base = layout.ai_data / "reports" / f"evaluation_{time.strftime('%Y%m%d-%H%M%S')}"
@@ -84,7 +89,7 @@ def report_folder(layout: Layout, out_dir: str | Path | None) -> dict[str, Path]
 
 def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> tuple[dict, Path]:
     layout = Layout.from_args(opts.root)
-    files = report_folder(layout, opts.out_dir)  # refused before any work when it would overwrite something
+    files = report_folder(layout, opts.out_dir, opts.learning_curve)  # refused before any work if it would overwrite
     out = files["report.json"].parent
     path = Path(opts.proposer) if opts.proposer else latest_proposer(layout.models)
     proposer = CropProposer.load(path)
@@ -101,7 +106,8 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
     figures = {name: files[f"{name}.png"] for name in FIGURES}
     report = {
         "proposer": path.name, "feature_model": logged.encoder_id, "held_out_images": len(test),
-        "methods": methods, "suggestions": stats, "figures": {k: str(v) for k, v in figures.items()},
+        "methods": methods, "verdict": verdict(methods), "suggestions": stats,
+        "figures": {k: str(v) for k, v in figures.items()},
         "skipped_log_lines": [str(b) for b in logged.problems], "skipped_images": logged.skipped,
     }
     missing = [p for p in (out, *out.parents) if not p.exists()]
@@ -112,6 +118,12 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
         plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
         plots.example_grid(worst_examples(layout, held_out["proposer"], {e.image: e for e in test}),
                            figures["examples_worst_first"])
+        if opts.learning_curve:
+            log(f"learning curve: refitting on the first 10, 30, 100, ... of {decisions_in(train)} decisions")
+            curve = learning_curve_figures(train, test, data, files, opts.steps)
+            report["learning_curve"] = {"decisions": list(curve), "summary": curve_summary(curve)}
+            for name in ("learning_curve_iou", "learning_curve_acceptance"):
+                report["figures"][name] = str(files[f"{name}.png"])
         plots.write_new(files["report.json"], json.dumps(report, indent=1).encode())
     except BaseException:
         if new_folder:  # a report cut short (a full disk, an interrupt) leaves no half-filled folder
@@ -123,9 +135,11 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
 def report_lines(report: dict, out: Path) -> list[str]:
     """The human summary of an evaluation report, as the CLI and the notebook print it."""
     lines = [f"proposer {report['proposer']} on {plural(report['held_out_images'], 'held-out image')}:"]
-    for name, s in report["methods"].items():
-        lines.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
-                     f"BDE {s['mean_bde']:.3f}  best-of-3 IoU {s['best_of_k_iou']:.3f}")
+    lines += method_lines(report["methods"])
+    lines.append(f"verdict: {report['verdict']}")
+    if "learning_curve" in report:
+        lines.append(f"with more decisions: {report['learning_curve']['summary']}")
+    lines += [f"  {name}: {text}" for name, text in EXPLAINED.items()]
     for proposer, c in report["suggestions"]["by_model"].items():
         lines.append(f"  logged suggestions of {proposer}: {c['acceptance_rate']:.1%} approved")
     lines.append(f"report:  {out / 'report.json'}")

@@ -35,6 +35,7 @@ class Example:
     height: int
     positives: list[Box] = field(default_factory=list)
     negatives: list[Box] = field(default_factory=list)
+    decisions: int = 0  # logged lines behind it
 
     def targets(self) -> list[Target]:
         return [Target(self.width, self.height, denormalise(b, self.width, self.height)) for b in self.positives]
@@ -56,6 +57,7 @@ def examples_from_decisions(crops: list[CropDecision], suggestions: list[Suggest
         e = examples.get(d.image)
         if e is None or (e.width, e.height) != (d.width, d.height):
             e = examples[d.image] = Example(d.image, d.width, d.height)
+        e.decisions += 1
         return e
 
     for c in crops:

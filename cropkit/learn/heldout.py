@@ -68,21 +68,64 @@ def compare_with_baselines(proposer: CropProposer, train: list[Example], test: l
     return evaluate_methods({"proposer": proposer_method(proposer), **fitted_baselines(train)}, test, data)
 
 
+def decisions_in(examples: list[Example]) -> int:
+    """Logged decisions behind the examples (an example built by hand counts as one)."""
+    return sum(max(e.decisions, 1) for e in examples)
+
+
+def first_decisions(train: list[Example], n: int) -> list[Example]:
+    """The shortest run of training images, in order, that holds at least ``n`` decisions."""
+    total = 0
+    for i, e in enumerate(train):
+        total += max(e.decisions, 1)
+        if total >= n:
+            return train[: i + 1]
+    return list(train)
+
+
 def learning_curve(train: list[Example], test: list[Example], data: dict[str, ImageData],
                    fit: Callable[[list[Example], dict[str, ImageData]], CropProposer],
                    points: tuple[int, ...]) -> dict[int, dict[str, dict]]:
-    """Proposer and baselines trained on the first N training images, all scored on the same held-out images."""
+    """Proposer and baselines trained on the first N decisions, all scored on the same held-out images."""
     curve = {}
     for n in points:
-        subset = train[:n]
+        subset = first_decisions(train, n)
         report = compare_with_baselines(fit(subset, data), subset, test, data)
         curve[n] = {name: s.scores.to_json() for name, s in report.items()}
     return curve
 
 
-def curve_points(n_train: int, points: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)) -> tuple[int, ...]:
-    """The standard curve points below the number of training images, and that number itself."""
-    return tuple(p for p in points if p < n_train) + (n_train,)
+def curve_points(n_decisions: int, points: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)) -> tuple[int, ...]:
+    """The standard curve points below the number of training decisions, and that number itself."""
+    return tuple(p for p in points if p < n_decisions) + (n_decisions,)
+
+
+CLOSE = 0.005  # mean IoU differences this small are a tie
+
+
+def verdict(methods: dict[str, dict]) -> str:
+    """In words: is the proposer above its best baseline on the held-out pictures, and by how much."""
+    ours = methods.get("proposer")
+    others = {name: s for name, s in methods.items() if name != "proposer"}
+    if not ours or not others or not ours.get("n"):
+        return "no held-out pictures with a crop: log more decisions to measure the proposer"
+    best = max(others, key=lambda name: others[name]["mean_iou"])
+    gap = ours["mean_iou"] - others[best]["mean_iou"]
+    numbers = (f"mean IoU {ours['mean_iou']:.3f} against {others[best]['mean_iou']:.3f} ({gap:+.3f}) on "
+               f"{plural(ours['n'], 'held-out picture')}")
+    rough = "; few pictures, so a rough estimate" if ours["n"] < 20 else ""
+    if gap > CLOSE:
+        return f"the proposer is above its best baseline ({best}): {numbers}{rough}"
+    if gap >= -CLOSE:
+        return (f"the proposer matches its best baseline ({best}): {numbers}; it keeps to your habit until your "
+                f"decisions show a better crop{rough}")
+    return f"the proposer is below its best baseline ({best}): {numbers}; retrain with more decisions{rough}"
+
+
+def method_lines(methods: dict[str, dict]) -> list[str]:
+    """One line per method: the numbers a photographer compares."""
+    return [f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
+            f"BDE {s['mean_bde']:.3f}  best-of-{TOP_K} IoU {s['best_of_k_iou']:.3f}" for name, s in methods.items()]
 
 
 def plural(n: int, noun: str) -> str:

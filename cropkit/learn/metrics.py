@@ -8,6 +8,14 @@ from dataclasses import asdict, dataclass
 from cropkit.geometry import Box, bde, iou
 
 ACCEPT_IOU = 0.85  # a suggestion this close to the photographer's crop counts as accepted
+EXPLAINED = {  # one sentence each, for reports
+    "mean IoU": "how much the suggested box and your crop overlap (intersection over union, averaged over "
+                "pictures): 1 is your crop exactly, 0.5 is visibly different.",
+    "BDE": "boundary displacement error: how far the suggested box's edges are from your crop's, as a share of "
+           "the picture's width or height (0 is your crop exactly).",
+    "acceptance": f"the share of pictures where the suggestion overlaps your crop with IoU >= {ACCEPT_IOU}, close "
+                  "enough to accept as it is.",
+}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from cropkit.learn.dataset import (
 )
 from cropkit.learn.fit import BATCH_IMAGES, fit_network, steps_for, training_arrays
 from cropkit.learn.guard import choose_guard
-from cropkit.learn.heldout import compare_with_baselines, plural
+from cropkit.learn.heldout import compare_with_baselines, method_lines, plural, verdict
 from cropkit.learn.proposer import CropProposer
 from cropkit.remembered import resolve_encoder, weights_spec
 
@@ -67,9 +67,8 @@ class TrainResult:
         guard = self.proposer.guard()
         if guard is not None:
             out.append(f"suggests:   {guard.describe()}")
-        for name, s in m["heldout"].items():
-            out.append(f"  {name:12} mean IoU {s['mean_iou']:.3f}  acceptance {s['acceptance_rate']:.1%}  "
-                       f"BDE {s['mean_bde']:.3f}  best-of-{3} IoU {s['best_of_k_iou']:.3f}")
+        out += method_lines(m["heldout"])
+        out.append(f"verdict:    {verdict(m['heldout'])}")
         if self.problems:
             out.append(f"skipped log lines: {len(self.problems)} (first: {self.problems[0]})")
         if self.skipped_images:

@@ -11,6 +11,8 @@ from PIL import Image
 
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, SuggestionDecision, append_decision
+from cropkit.learn.dataset import Example
+from cropkit.learn.heldout import curve_points, decisions_in, first_decisions, verdict
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, subject_library, subject_photo
 
@@ -111,6 +113,35 @@ def test_evaluate_writes_report_and_figures(trained_root, capsys):
     for fig in report["figures"].values():
         with Image.open(fig) as img:
             assert img.format == "PNG" and img.width > 300
+    # the learning curve is against decisions, with every baseline, and the report says where the proposer stands
+    assert {"learning_curve_iou", "learning_curve_acceptance"} <= set(report["figures"])
+    curve = json.loads((report_path.parent / "learning_curve.json").read_text())
+    assert [int(n) for n in curve] == report["learning_curve"]["decisions"] and int(list(curve)[0]) == 10
+    assert all(set(methods) == set(report["methods"]) for methods in curve.values())
+    assert report["verdict"].startswith("the proposer is ") and f"verdict: {report['verdict']}" in out
+    assert "with more decisions: proposer's mean IoU: " in out and "after 10 (" in out
+    assert "BDE: boundary displacement error" in out and "acceptance: the share of pictures" in out
+
+
+def test_the_verdict_names_the_best_baseline_and_the_gap():
+    def scores(v: float, n: int = 40) -> dict:
+        return {"mean_iou": v, "n": n}
+
+    assert verdict({"proposer": scores(0.80), "mean-box": scores(0.70), "full-frame": scores(0.6)}) == (
+        "the proposer is above its best baseline (mean-box): mean IoU 0.800 against 0.700 (+0.100) on 40 held-out "
+        "pictures")
+    assert verdict({"proposer": scores(0.702), "centre-crop": scores(0.70)}).startswith(
+        "the proposer matches its best baseline (centre-crop)")
+    low = verdict({"proposer": scores(0.5, 8), "centre-crop": scores(0.70, 8)})
+    assert low.startswith("the proposer is below its best baseline (centre-crop)") and "rough estimate" in low
+    assert "log more decisions" in verdict({"proposer": scores(0.0, 0), "centre-crop": scores(0.0, 0)})
+
+
+def test_learning_curve_points_count_decisions_not_images():
+    examples = [Example(f"i{k}.jpg", 40, 30, decisions=d) for k, d in enumerate((3, 1, 4, 2, 5))]
+    assert decisions_in(examples) == 15 and curve_points(15) == (10, 15)
+    assert [e.image for e in first_decisions(examples, 4)] == ["i0.jpg", "i1.jpg"]
+    assert first_decisions(examples, 99) == examples
 
 
 def test_suggest_recomputes_a_corrupt_cached_feature_file(trained_root, capsys):

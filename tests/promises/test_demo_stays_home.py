@@ -46,8 +46,8 @@ def test_notebooks_on_a_library_leave_it_and_its_logs_byte_identical(tmp_path):
     papermill = Path(sys.executable).with_name("papermill")
     config = ["-p", "root", str(root), "-p", "arch_config", "tests/fixtures/cropkit-tiny.json"]  # relative to here
     runs = [("01_extract_features", ["-p", "arch", TINY, "-p", "weights", "none", "-p", "workers", "0"]),
-            ("02_train_crop_proposer", ["-p", "steps", "20", "-p", "learning_curve", "False", "-p", "workers", "0"]),
-            ("03_evaluate_suggestions", [])]
+            ("02_train_crop_proposer", ["-p", "steps", "20", "-p", "workers", "0"]),
+            ("03_evaluate_suggestions", ["-p", "learning_curve", "False"])]
     for name, extra in runs:
         out = tmp_path / f"{name}.ipynb"
         result = subprocess.run([str(papermill), str(notebooks_dir() / f"{name}.ipynb"), str(out), *config, *extra],
