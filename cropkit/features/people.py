@@ -18,6 +18,7 @@ import numpy as np
 MEDIAPIPE_VERSION = "0.10.21"  # the last line whose wheel ships the legacy solutions' models
 INSTALL_HINT = f"pip install 'cropkit[people]' (mediapipe=={MEDIAPIPE_VERSION}, which needs numpy < 2)"
 HAND_POINTS = 21  # MediaPipe's hand landmarks, wrist first
+MIN_PERSON_SHARE = 0.01  # hands are looked for only where a face or this much of a person was found
 
 
 @lru_cache(maxsize=1)
@@ -82,7 +83,8 @@ def _models() -> _Models:
 
 
 def detect_people(rgb: np.ndarray) -> People:
-    """Person mask, faces and hands of an (H, W, 3) uint8 upright picture (about 512 px is plenty)."""
+    """Person mask, faces and hands of an (H, W, 3) uint8 upright picture (about 512 px is plenty). Hands are looked
+    for only where there is someone (the hand model costs more than the other two together)."""
     if not available():
         raise RuntimeError(f"MediaPipe is not installed: {INSTALL_HINT}")
     models = _models()
@@ -98,6 +100,8 @@ def detect_people(rgb: np.ndarray) -> People:
         if x1 > x0 and y1 > y0:
             faces.append((x0, y0, x1, y1, float(det.score[0])))
     hands = []
+    if not faces and person.mean() < MIN_PERSON_SHARE:  # no one in the picture: skip the costliest model
+        return People(person, faces, hands)
     found = models.hands.process(rgb)
     for marks, side in zip(found.multi_hand_landmarks or [], found.multi_handedness or []):
         points = np.array([(p.x, p.y, p.z) for p in marks.landmark], np.float32)

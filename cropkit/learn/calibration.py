@@ -2,7 +2,9 @@
 they make), calibrated on held-out decisions during training.
 
 A logistic curve on the log of the network's own score (Platt scaling), with a weak pull towards the plain
-acceptance rate, so a network whose score says nothing about acceptance gives that rate for every picture.
+acceptance rate, so a network whose score says nothing about acceptance gives that rate for every picture. The
+curve never falls: a suggestion the network is surer of is never shown as less likely to be accepted, and the
+ranking stays the network's.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Calibration:
             a, b = a + step[0], b + step[1]
             if np.abs(step).max() < 1e-8:
                 break
-        if not (math.isfinite(a) and math.isfinite(b)):
+        if not (math.isfinite(a) and math.isfinite(b)) or b < 0:  # a surer network is never less likely accepted
             return cls(prior, 0.0, 0.0, n, k)
         return cls(float(a), float(b), centre, n, k)
 

@@ -98,6 +98,8 @@ def test_calibration_follows_what_the_score_says_about_acceptance():
     assert np.mean([cal.probability(r) for r in raw]) == pytest.approx(np.mean(accepted), abs=0.02)
     blind = Calibration.fit(accepted, list(rng.uniform(0.01, 0.5, 400)))  # a score that says nothing
     assert abs(blind.probability(0.05) - blind.probability(0.45)) < 0.1
+    contrary = Calibration.fit(accepted, list(0.51 - raw))  # surer, less often accepted: never shown falling
+    assert contrary.slope == 0 and contrary.probability(0.45) == contrary.probability(0.05)
     thin = Calibration.fit([True, False, True])  # too few: the smoothed acceptance rate, whatever the score
     assert thin.probability(0.9) == thin.probability(0.01) == pytest.approx(2.5 / 4)
     assert Calibration.from_meta(cal.to_meta()) == cal
