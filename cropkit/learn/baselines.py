@@ -13,6 +13,7 @@ from cropkit.features.cues import Cues
 from cropkit.geometry import (
     STANDARD_ASPECTS,
     Box,
+    clamp_box,
     denormalise,
     fit_box_to_aspect,
     is_finite_number,
@@ -114,6 +115,28 @@ class CentreCrop(Baseline):
         return [Suggestion(centred_box(aspect or self.aspect, self.scale, width, height), 1.0)]
 
 
+class UsualBox(Baseline):
+    """The photographer's usual crop: their most common aspect at their usual scale, placed where their crops'
+    centres sit on average (a content-blind habit such as "3:2, a little above the middle")."""
+
+    name = "usual-box"
+    learned = ("aspect", "scale", "centre")
+    aspect: float | None = None
+    scale: float = 1.0
+    centre: tuple[float, float] = (0.5, 0.5)
+
+    def fit(self, targets):
+        self.aspect, self.scale = fitted_shape(targets)
+        if targets:
+            self.centre = (float(np.mean([(t.crop[0] + t.crop[2]) / 2 / t.width for t in targets])),
+                           float(np.mean([(t.crop[1] + t.crop[3]) / 2 / t.height for t in targets])))
+
+    def propose(self, width, height, cues, aspect=None, k=1):
+        x0, y0, x1, y1 = centred_box(aspect or self.aspect, self.scale, width, height)
+        dx, dy = self.centre[0] * width - (x0 + x1) / 2, self.centre[1] * height - (y0 + y1) / 2
+        return [Suggestion(clamp_box((x0 + dx, y0 + dy, x1 + dx, y1 + dy), width, height), 1.0)]
+
+
 class MeanBox(Baseline):
     """The mean of the training crops in normalised coordinates."""
 
@@ -152,7 +175,7 @@ class SaliencyCrop(Baseline):
                 for i in nms_top_k(boxes, score, k)]
 
 
-BASELINES = (FullFrame, CentreCrop, MeanBox, SaliencyCrop)
+BASELINES = (FullFrame, CentreCrop, UsualBox, MeanBox, SaliencyCrop)
 BY_NAME = {cls.name: cls for cls in BASELINES}
 
 

@@ -1,10 +1,11 @@
 """Keeping to the photographer's habit until their own decisions show that moving away from it pays.
 
-The habits every learner has for free (the mean box, a centred crop at the usual aspect and scale, the full
-frame) compete with the network by cross-validation over the photographer's decisions, in folds of contiguous
-image names (so that near-duplicates are held out together). The
-habit that predicts held-out crops best is kept, and the network's crop is blended in (a weight from 0 to 1) only
-as far as held-out decisions show a gain larger than its noise (one standard error of the paired difference).
+The habits every learner has for free (the mean box; a centred crop at the usual aspect and scale; the usual crop
+placed where the photographer usually places it; the full frame) compete with the network by cross-validation
+over the photographer's decisions, in folds of contiguous image names (so that near-duplicates are held out
+together). The habit that predicts held-out crops best is kept, and the network's crop is blended in (a weight
+from 0 to 1) only as far as held-out decisions show a gain larger than its noise (one standard error of the
+paired difference).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import numpy as np
 
 from cropkit.decisions import Suggestion
 from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou, is_valid_box
-from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, fitted
+from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, UsualBox, fitted
 from cropkit.learn.calibration import Calibration
 from cropkit.learn.dataset import Example
 from cropkit.learn.metrics import ACCEPT_IOU
 
-HABITS = (MeanBox, CentreCrop, FullFrame)
+HABITS = (MeanBox, CentreCrop, UsualBox, FullFrame)  # in this order when they tie
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_EVIDENCE = 20  # cropped images below which the network is not trusted at all (habits alone are compared)
 LARGE_LIBRARY = 1000  # cropped images from which cross-validation has evidence to spare and is made cheaper

@@ -28,6 +28,8 @@ from cropkit.learn.guard import Guard
 
 FORMAT = "cropkit-crop-proposer"
 DELTA_SCALE = 0.25  # refinements are at most about a quarter of the candidate's size
+CLIP_SD = 6.0  # inputs further than this many standard deviations from training are held there: a cue that
+# never varied in training (no face in any picture) must not swamp the score when it appears
 MAX_BYTES = 10 * 1024 * 1024
 _VERSION_RE = re.compile(r"^crop_proposer_v(\d+)\.pth$")
 
@@ -46,7 +48,7 @@ class ProposerNet(nn.Module):
 
     def forward(self, feats: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, C, F), emb (B, D) -> scores (B, C) and box deltas (B, C, 4) in candidate-size units."""
-        x = (feats - self.mean) / self.std
+        x = ((feats - self.mean) / self.std).clamp(-CLIP_SD, CLIP_SD)
         e = self.emb(emb)[:, None, :].expand(-1, feats.shape[1], -1)
         out = self.head(self.body(torch.cat([x, e], dim=-1)))
         return out[..., 0], torch.tanh(out[..., 1:]) * DELTA_SCALE

@@ -112,7 +112,8 @@ def test_a_small_real_benchmark_runs_through_the_cli_and_reports_every_peer(tmp_
     for taste in ("habit-3:2", "tight-square"):
         for n in (5, 10):
             r = report["tastes"][taste][n]
-            assert set(r["methods"]) == {"proposer", "full-frame", "centre-crop", "mean-box", "saliency", "smartcrop"}
+            assert set(r["methods"]) == {"proposer", "full-frame", "centre-crop", "usual-box", "mean-box", "saliency",
+                                         "smartcrop"}
             assert all(m["n"] == 6 for m in r["methods"].values())
             best = max(v["mean_iou"] for k, v in r["methods"].items() if k != "proposer")
             assert r["margin"] == pytest.approx(r["methods"]["proposer"]["mean_iou"] - best)
@@ -137,7 +138,7 @@ def test_small_sanity_check_runs_and_writes_reports(tmp_path, tiny_model):
     assert [r.taste for r in runs] == list(SALIENCY_TASTES)
     for r in runs:
         assert sorted(r.curve) == [10, 30]
-        assert set(r.curve[30]) == {"proposer", "full-frame", "centre-crop", "mean-box", "saliency"}
+        assert set(r.curve[30]) == {"proposer", "full-frame", "centre-crop", "usual-box", "mean-box", "saliency"}
         assert all(s["n"] == 12 for s in r.curve[30].values())
     assert meta["feature_model"] == f"{TINY}/random-init-seed0" and meta["n_photos"] >= 12
     report = {"meta": meta, "tastes": {r.taste: r.curve for r in runs}}

@@ -68,7 +68,7 @@ def test_run_notebooks_executes_all_three_and_keeps_a_record(demo_root):
         with Image.open(fig) as img:
             assert img.format == "PNG" and img.width >= 600
     report = json.loads((fig_dir / "report.json").read_text())
-    assert set(report["methods"]) == {"proposer", "full-frame", "centre-crop", "mean-box", "saliency"}
+    assert set(report["methods"]) == {"proposer", "full-frame", "centre-crop", "usual-box", "mean-box", "saliency"}
     logged, _ = read_suggestions(demo_root / "data/ai_data/logs")
     by_model = report["suggestions"]["by_model"]
     assert set(by_model) == {"crop_proposer_v1", "crop_proposer_v2"}

@@ -49,7 +49,7 @@ def test_train_writes_a_versioned_proposer_with_metadata(trained_root, capsys):
     assert meta["feature_model"] == f"{TINY}/random-init-seed0" and meta["pretrained"] == "none"
     assert len(meta["fingerprint"]) == 64 and meta["cropkit_version"] and meta["created"].startswith("20")
     assert meta["n_decisions"] == 30 and meta["n_train_images"] + meta["n_test_images"] == 30
-    assert set(meta["heldout"]) == {"proposer", "full-frame", "centre-crop", "mean-box", "saliency"}
+    assert set(meta["heldout"]) == {"proposer", "full-frame", "centre-crop", "usual-box", "mean-box", "saliency"}
     assert path.stat().st_size < 10 * 1024 * 1024
 
 
@@ -102,7 +102,7 @@ def test_evaluate_writes_report_and_figures(trained_root, capsys):
     report_path = Path(out.split("report:  ")[1].splitlines()[0])
     report = json.loads(report_path.read_text())
     assert report["proposer"] == "crop_proposer_v1.pth"
-    assert set(report["methods"]) == {"proposer", "full-frame", "centre-crop", "mean-box", "saliency"}
+    assert set(report["methods"]) == {"proposer", "full-frame", "centre-crop", "usual-box", "mean-box", "saliency"}
     for scores in report["methods"].values():
         assert 0 <= scores["mean_iou"] <= 1 and 0 <= scores["acceptance_rate"] <= 1
         assert 0 < scores["n"] == len(scores["ious"]) <= report["held_out_images"]  # rejected-only images: no truth

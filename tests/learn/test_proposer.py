@@ -167,3 +167,14 @@ def test_a_proposer_refuses_cues_of_another_version(tmp_path, taste_data, propos
     monkeypatch.setattr("cropkit.learn.proposer.cue_version", lambda: "v3")
     with pytest.raises(CropkitError, match="computes cues v3; train again with cropkit train"):
         CropProposer.load(path)
+
+
+def test_a_cue_never_seen_in_training_cannot_swamp_the_scores():
+    from cropkit.learn.proposer import ProposerNet
+
+    net = ProposerNet(3, 4)
+    net.std.copy_(torch.tensor([1.0, 1.0, 1e-4]))  # the third feature never varied in training
+    emb = torch.zeros(1, 4)
+    seen = net(torch.tensor([[[0.1, 0.2, 6e-4]]]), emb)[0]
+    unseen = net(torch.tensor([[[0.1, 0.2, 0.9]]]), emb)[0]  # 9000 standard deviations away
+    assert torch.allclose(seen, unseen)
