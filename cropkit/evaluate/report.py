@@ -118,7 +118,9 @@ def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> t
         plots.decisions_by_model({m: dict(c) for m, c in stats["by_model"].items()}, figures["decisions_by_model"])
         plots.example_grid(worst_examples(layout, held_out["proposer"], {e.image: e for e in test}),
                            figures["examples_worst_first"])
-        if opts.learning_curve:
+        if opts.learning_curve and not held_out["proposer"].images:
+            report["learning_curve"] = {"skipped": "no held-out images with a crop: log more decisions"}
+        elif opts.learning_curve:
             log(f"learning curve: refitting on the first 10, 30, 100, ... of {decisions_in(train)} decisions")
             curve = learning_curve_figures(train, test, data, files, opts.steps)
             report["learning_curve"] = {"decisions": list(curve), "summary": curve_summary(curve)}
@@ -136,9 +138,11 @@ def report_lines(report: dict, out: Path) -> list[str]:
     """The human summary of an evaluation report, as the CLI and the notebook print it."""
     lines = [f"proposer {report['proposer']} on {plural(report['held_out_images'], 'held-out image')}:"]
     lines += method_lines(report["methods"])
-    lines.append(f"verdict: {report['verdict']}")
-    if "learning_curve" in report:
-        lines.append(f"with more decisions: {report['learning_curve']['summary']}")
+    if "verdict" in report:
+        lines.append(f"verdict: {report['verdict']}")
+    curve = report.get("learning_curve", {})
+    if curve:
+        lines.append(f"with more decisions: {curve.get('summary') or 'no learning curve: ' + curve['skipped']}")
     lines += [f"  {name}: {text}" for name, text in EXPLAINED.items()]
     for proposer, c in report["suggestions"]["by_model"].items():
         lines.append(f"  logged suggestions of {proposer}: {c['acceptance_rate']:.1%} approved")

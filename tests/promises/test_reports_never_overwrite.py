@@ -43,11 +43,11 @@ def test_evaluate_refuses_a_folder_in_the_photo_library(trained_root, capsys):
 
 
 def test_evaluate_writes_into_a_folder_with_other_files(trained_root, tmp_path, capsys):
-    folder = tmp_path / "run_figures"  # a batch run's folder: the train notebook's figures are already there
+    folder = tmp_path / "run_figures"  # a batch run's folder: another notebook's figures are already there
     folder.mkdir()
-    (folder / "learning_curve_iou.png").write_bytes(b"from the train notebook")
+    (folder / "extract_summary.png").write_bytes(b"from another notebook")
     assert _evaluate(trained_root, "--out", str(folder)) == 0
-    assert (folder / "learning_curve_iou.png").read_bytes() == b"from the train notebook"
+    assert (folder / "extract_summary.png").read_bytes() == b"from another notebook"
     assert json.loads((folder / "report.json").read_text())["proposer"].startswith("crop_proposer_v")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cropkit.cli import main
+from cropkit.extract.sidecars import SIDECAR_SUFFIXES
 from tests.conftest import tiny_args
 from tests.helpers.small_disk import remount, tmpfs
 from tests.libgen import changed_entries, make_library, save_photo, snapshot
@@ -40,16 +41,16 @@ def test_extract_and_clean_sidecars_never_replace_or_delete_a_users_files(tmp_pa
 
     out = run(capsys, tiny_args(root, "--sidecars"))
     assert "kept-user-file: 1" in out  # trip/rocket.jpg.phash: not cropkit's, so not replaced
-    assert "written: 13" in out
+    assert "written: 27" in out  # 7 photos x 4 sidecars, less the .phash name the user holds
     assert {name: snapshot(images)[name] for name in USER_FILES} == users_before
-    written = {n for n in snapshot(images) if n.endswith((".embedding.npy", ".phash")) and n not in USER_FILES}
-    assert len(written) == 13
+    written = {n for n in snapshot(images) if n.endswith(SIDECAR_SUFFIXES) and n not in USER_FILES}
+    assert len(written) == 27
 
     out = run(capsys, ["clean-sidecars", "--root", str(root)])
     final = snapshot(images)
     assert {name: final[name] for name in USER_FILES} == users_before
     assert not written & set(final)  # every sidecar cropkit wrote is gone ...
-    assert "deleted 13 sidecar files" in out  # ... and nothing else
+    assert "deleted 27 sidecar files" in out  # ... and nothing else
     assert changed_entries(outside_before, snapshot(outside)) == {}
     for name in USER_FILES:
         assert f"left {images / name}: not written by cropkit" in out
@@ -67,6 +68,6 @@ def test_clean_sidecars_on_a_read_only_library_says_it_cannot_delete(tmp_path: P
             assert changed_entries(before, snapshot(images)) == {}
         finally:
             remount(images, "rw")
-        assert out.count(": cannot delete it: Read-only file system") == 4
+        assert out.count(": cannot delete it: Read-only file system") == 8
         assert "cannot write" not in out
-        assert "deleted 4 sidecar files" in run(capsys, ["clean-sidecars", "--root", str(root)])
+        assert "deleted 8 sidecar files" in run(capsys, ["clean-sidecars", "--root", str(root)])
