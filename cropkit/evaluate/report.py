@@ -24,6 +24,7 @@ from cropkit.learn.dataset import Example, load_logged_data
 from cropkit.learn.heldout import HeldOutScores, compare_with_baselines, decisions_in, method_lines, plural, verdict
 from cropkit.learn.metrics import EXPLAINED
 from cropkit.learn.proposer import CropProposer, latest_proposer
+from cropkit.learn.threads import on_one_thread
 
 
 @dataclass
@@ -88,6 +89,11 @@ def report_folder(layout: Layout, out_dir: str | Path | None, curve: bool = True
 
 
 def run_evaluate(opts: EvaluateOptions, log: Callable[[str], None] = print) -> tuple[dict, Path]:
+    with on_one_thread():
+        return _evaluate(opts, log)
+
+
+def _evaluate(opts: EvaluateOptions, log: Callable[[str], None]) -> tuple[dict, Path]:
     layout = Layout.from_args(opts.root)
     files = report_folder(layout, opts.out_dir, opts.learning_curve)  # refused before any work if it would overwrite
     out = files["report.json"].parent

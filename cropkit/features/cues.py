@@ -224,9 +224,11 @@ class CueStore:
         self.hands.write(content_hash, cues.hands_array())
         self.maps.write(content_hash, cues.to_array())
 
-    def load(self, content_hash: str) -> Cues:
-        """Read one picture's cues; raises ValueError (saying what to do) when a file is corrupt or missing."""
-        maps, hands = self.maps.load_array(content_hash), self.hands.load_array(content_hash)
+    def load(self, content_hash: str, hands: bool = True) -> Cues:
+        """Read one picture's cues (its hands' keypoints only when asked: the learner reads the maps alone);
+        raises ValueError (saying what to do) when a file is corrupt or missing."""
+        maps = self.maps.load_array(content_hash)
+        hands = self.hands.load_array(content_hash) if hands else None
         try:
             return Cues.from_arrays(maps, hands, self.version)
         except ValueError as exc:

@@ -125,15 +125,15 @@ class ImageContext:
         self.aspect = width / height
         self.cues = CueTables(cues)
         proj = _projection(features.grid.shape[-1])  # cosines survive a random projection (Johnson-Lindenstrauss)
-        g = features.grid @ proj
+        g = features.grid.astype(np.float32, copy=False) @ proj
         self.grid = _integral(g / g.shape[0] / g.shape[1])
-        self.global_emb = features.global_emb @ proj
+        self.global_emb = features.global_emb.astype(np.float32, copy=False) @ proj
 
 
 @lru_cache(maxsize=4)
 def _projection(dim: int, out: int = 48) -> np.ndarray:
     rng = np.random.default_rng(0)
-    return (rng.standard_normal((dim, out)) / np.sqrt(out)).astype(np.float64)
+    return (rng.standard_normal((dim, out)) / np.sqrt(out)).astype(np.float32)  # float32 throughout: BLAS
 
 
 def _smooth3(a: np.ndarray) -> np.ndarray:

@@ -116,7 +116,7 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
             skipped[rel] = (entry.error or {}).get("message", "not extracted") if entry else "not extracted"
             continue
         try:
-            data[rel] = ImageData(store.load(entry.hash), cues.load(entry.hash))
+            data[rel] = ImageData(store.load(entry.hash), cues.load(entry.hash, hands=False))
         except ValueError as exc:
             skipped[rel] = str(exc)
     return data, skipped, summary.encoder_id

@@ -17,6 +17,7 @@ from cropkit.learn.candidates import ImageContext, candidate_features, candidate
 from cropkit.learn.dataset import Example, ImageData
 from cropkit.learn.guard import LARGE_LIBRARY
 from cropkit.learn.proposer import ProposerNet
+from cropkit.learn.threads import on_one_thread
 
 CANDIDATES_PER_IMAGE = 96
 BATCH_IMAGES = 32
@@ -94,12 +95,8 @@ def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = BATCH_IMA
                 progress=None) -> ProposerNet:
     """Train a fresh network on the arrays: match the target distribution, avoid negatives, learn refinements.
     On one thread: the network is so small that more threads only add synchronisation (docs/benchmarks.md)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with on_one_thread():
         return _fit(arrays, steps, batch, seed, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(arrays: TrainingArrays, steps: int, batch: int, seed: int, progress) -> ProposerNet:

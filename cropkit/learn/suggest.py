@@ -24,6 +24,7 @@ from cropkit.fileio import json_text
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
 from cropkit.learn.proposer import CropProposer, latest_proposer
+from cropkit.learn.threads import on_one_thread
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class Suggester:
         cache = cache or ProcessedCache(self.layout.processed_files, self.encoder_id)
         path = _as_extract_names_it(path)
         data, width, height = self.image_data(path, cache)
-        ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
+        with on_one_thread():
+            ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
         return ImageSuggestions(self.layout.relative_name(path), width, height, self.proposer.name, tuple(ranked))
 
 

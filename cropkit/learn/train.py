@@ -25,7 +25,10 @@ from cropkit.learn.fit import BATCH_IMAGES, fit_network, steps_for, training_arr
 from cropkit.learn.guard import choose_guard
 from cropkit.learn.heldout import compare_with_baselines, method_lines, plural, verdict
 from cropkit.learn.proposer import CropProposer
+from cropkit.learn.threads import on_one_thread
 from cropkit.remembered import resolve_encoder, weights_spec
+
+MAX_REPORT_IMAGES = 1000  # held-out images train scores for its summary (more add little precision)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class TrainResult:
         out = [f"proposer:   {self.path}",
                f"trained on: {plural(m['n_decisions'], 'decision')}, {plural(m['n_train_images'], 'image')} "
                f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
+        if m.get("n_scored_images", m["n_test_images"]) < m["n_test_images"]:
+            out.append(f"scored on:  {m['n_scored_images']} of the held-out images (cropkit evaluate scores all)")
         guard = self.proposer.guard()
         if guard is not None:
             out.append(f"suggests:   {guard.describe()}")
@@ -78,6 +83,11 @@ class TrainResult:
 
 
 def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainResult:
+    with on_one_thread():
+        return _train(opts, log)
+
+
+def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     layout = Layout.from_args(opts.root, opts.images)
     remove_stale_temp_files(layout.models)  # what a killed save left behind
     arch, weights = resolve_encoder(layout.ai_data, opts.arch, opts.weights)
@@ -88,11 +98,13 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
     train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
     proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
-    heldout = compare_with_baselines(proposer, train, test, data)
+    scored = test[:: math.ceil(len(test) / MAX_REPORT_IMAGES)] if test else test  # evaluate scores them all
+    heldout = compare_with_baselines(proposer, train, scored, data)
     proposer.meta.update(  # "feature_model" and "pretrained": the encoder id and weights, as the format names them
         feature_model=logged.encoder_id, pretrained=weights_spec(weights),
         fingerprint=fingerprint(logged.crops, logged.suggestions),
         n_decisions=len(logged.crops) + len(logged.suggestions), n_train_images=len(train), n_test_images=len(test),
+        n_scored_images=len(scored),
         heldout={k: s.scores.to_json() for k, s in heldout.items()},
         cropkit_version=__version__, created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
