@@ -102,7 +102,8 @@ def detect_people(rgb: np.ndarray) -> People:
     hands = []
     if not faces and person.mean() < MIN_PERSON_SHARE:  # no one in the picture: skip the costliest model
         return People(person, faces, hands)
-    found = models.hands.process(rgb)
+    with _quiet_stderr():  # the hand graph logs a note from C++ on every picture with a hand candidate
+        found = models.hands.process(rgb)
     for marks, side in zip(found.multi_hand_landmarks or [], found.multi_handedness or []):
         points = np.array([(p.x, p.y, p.z) for p in marks.landmark], np.float32)
         if points.shape == (HAND_POINTS, 3) and np.isfinite(points).all():

@@ -166,6 +166,8 @@ class CropProposer:
             raise CropkitError(f"{path} is not a cropkit crop proposer. {retrain}")
         try:
             cfg, meta, state = _checked_payload(payload)
+        except CueVersionError as exc:  # says what to do itself
+            raise CropkitError(f"{path.name} {exc}") from None
         except ValueError as exc:
             raise CropkitError(f"{path} is not a usable cropkit crop proposer: {exc}. {retrain}") from None
         if encoder_id is not None and meta["feature_model"] != encoder_id:
@@ -195,8 +197,8 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
             raise ValueError(f"its {key!r} is missing or not a mapping")
     trained_on, here = meta.get("cues", "v1"), cue_version()
     if trained_on != here:
-        raise ValueError(f"it was trained on cues {trained_on}, and this installation computes cues {here}; "
-                         + _cue_advice(trained_on, here))
+        raise CueVersionError(f"was trained on cues {trained_on}, and this installation computes cues {here}: "
+                              + _cue_advice(trained_on, here))
     if list(cfg.get("feature_names") or []) != list(FEATURE_NAMES):
         raise ValueError("it was trained with other candidate features")
     sizes = [cfg.get(k) for k in _CONFIG_KEYS]
@@ -226,6 +228,10 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     if not (state["std"] > 0).all():
         raise ValueError("its feature scales ('std') must all be positive")
     return cfg, dict(meta), state
+
+
+class CueVersionError(ValueError):
+    """A proposer file trained on cues of another version."""
 
 
 def _cue_advice(trained_on: str, here: str) -> str:

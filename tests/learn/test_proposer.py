@@ -161,11 +161,11 @@ def test_a_proposer_refuses_cues_of_another_version(tmp_path, taste_data, propos
     with pytest.raises(CropkitError, match="trained on cues v2, not v2-nopeople: it needs MediaPipe"):
         proposer.propose(e.width, e.height, lite, d.features)
     monkeypatch.setattr("cropkit.learn.proposer.cue_version", lambda: "v2-nopeople")
-    with pytest.raises(CropkitError, match=r"trained on cues v2, and this installation computes cues v2-nopeople; "
+    with pytest.raises(CropkitError, match=r"trained on cues v2, and this installation computes cues v2-nopeople: "
                                            r"it needs MediaPipe's people cues: pip install 'cropkit\[people\]'"):
         CropProposer.load(path)
     monkeypatch.setattr("cropkit.learn.proposer.cue_version", lambda: "v3")
-    with pytest.raises(CropkitError, match="computes cues v3; train again with cropkit train"):
+    with pytest.raises(CropkitError, match="computes cues v3: train again with cropkit train"):
         CropProposer.load(path)
 
 
