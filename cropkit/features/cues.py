@@ -228,8 +228,10 @@ class CueStore:
         return self.maps.folder, self.hands.folder
 
     def is_whole(self, content_hash: str) -> bool:
-        """Both files complete and of this version's shape: anything else is computed again."""
-        return self.maps.is_whole(content_hash, CUES_SHAPE) and self.hands.is_whole(content_hash)
+        """The maps complete and of this version's shape (checked from the header, without reading the data):
+        anything else is computed again. The hands file is written first, so whole maps mean it was written;
+        a hands file damaged since makes ``load`` fail, and the picture is computed again there."""
+        return self.maps.is_whole(content_hash, CUES_SHAPE)
 
     def write(self, content_hash: str, cues: Cues) -> None:
         """Hands first, maps last: a kill in between leaves the maps missing, so the pair is redone."""

@@ -6,6 +6,7 @@ probability away from candidates that overlap them.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,10 +100,14 @@ def fit_network(arrays: TrainingArrays, steps: int = 600, batch: int = BATCH_IMA
         return _fit(arrays, steps, batch, seed, progress)
 
 
+_SEEDING = threading.Lock()  # initial weights come from torch's global generator: one network at a time
+
+
 def _fit(arrays: TrainingArrays, steps: int, batch: int, seed: int, progress) -> ProposerNet:
-    torch.manual_seed(seed)
     n, _, nf = arrays.feats.shape
-    net = ProposerNet(nf, arrays.emb.shape[1])
+    with _SEEDING:  # the same seed gives the same network whatever else trains beside it
+        torch.manual_seed(seed)
+        net = ProposerNet(nf, arrays.emb.shape[1])
     flat = arrays.feats.reshape(-1, nf)
     net.mean.copy_(flat.mean(0))
     net.std.copy_(flat.std(0).clamp_min(1e-4))

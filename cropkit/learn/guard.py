@@ -27,7 +27,7 @@ HABITS = (MeanBox, CentreCrop, UsualBox, FullFrame)  # in this order when they t
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIN_EVIDENCE = 20  # cropped images below which the network is not trusted at all (habits alone are compared)
 LARGE_LIBRARY = 1000  # cropped images from which cross-validation has evidence to spare and is made cheaper
-MAX_CV_IMAGES = 600  # cross-validation scores at most this many held-out images (more add little evidence)
+MAX_CV_IMAGES = 400  # cross-validation scores at most this many held-out images (more add little evidence)
 Predictor = Callable[[Example], Suggestion]  # an image -> the network's top crop, in pixels, and its raw score
 
 

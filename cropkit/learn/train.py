@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from cropkit.learn.proposer import CropProposer
 from cropkit.learn.threads import on_one_thread
 from cropkit.remembered import resolve_encoder, weights_spec
 
-MAX_REPORT_IMAGES = 1000  # held-out images train scores for its summary (more add little precision)
+MAX_REPORT_IMAGES = 600  # held-out images train scores for its summary (more add little precision)
+MAX_NETWORK_IMAGES = 6000  # images the network is taught from: at most 1500 steps of 32 images see each a few times
 
 
 @dataclass
@@ -69,6 +71,10 @@ class TrainResult:
                f"({m['n_test_images']} held out) with features of {m['feature_model']}"]
         if m.get("n_scored_images", m["n_test_images"]) < m["n_test_images"]:
             out.append(f"scored on:  {m['n_scored_images']} of the held-out images (cropkit evaluate scores all)")
+        taught = len(even_sample(self.train, MAX_NETWORK_IMAGES))
+        if taught < len(self.train):
+            out.append(f"network:    taught from {taught} of the {len(self.train)} training images (an even sample); "
+                       "the habits and the guard see them all")
         guard = self.proposer.guard()
         if guard is not None:
             out.append(f"suggests:   {guard.describe()}")
@@ -98,7 +104,7 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
     proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
-    scored = test[:: math.ceil(len(test) / MAX_REPORT_IMAGES)] if test else test  # evaluate scores them all
+    scored = even_sample(test, MAX_REPORT_IMAGES)  # evaluate scores them all
     heldout = compare_with_baselines(proposer, train, scored, data)
     proposer.meta.update(  # "feature_model" and "pretrained": the encoder id and weights, as the format names them
         feature_model=logged.encoder_id, pretrained=weights_spec(weights),
@@ -112,18 +118,28 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     return TrainResult(path, proposer, layout, logged.problems, logged.skipped, train, test, data)
 
 
+def even_sample(items: list, at_most: int) -> list:
+    """Every k-th item, the smallest k that leaves at most ``at_most`` (all of them when there are few)."""
+    return items[:: math.ceil(len(items) / at_most)] if len(items) > at_most else list(items)
+
+
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None = None, seed: int = 0,
                  progress: bool = False) -> CropProposer:
     """Fit a proposer on training examples: the network, and the guard that keeps to the photographer's habit
     until cross-validation shows the network's crops do better (``steps`` None: scaled to the decisions)."""
+    with on_one_thread():  # each fit on one thread, and two fits at once (the main one beside the guard's)
+        return _fit_proposer(train, data, steps, seed, progress)
+
+
+def _fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None, seed: int,
+                  progress: bool) -> CropProposer:
     aspects = preferred_aspects(train)
-    arrays = training_arrays(train, data, aspects, seed=seed)
-    with tqdm(total=steps or steps_for(len(train)), desc="train", unit="step", disable=not progress) as bar:
-        net = fit_network(arrays, steps=steps or steps_for(len(train)), seed=seed, progress=bar)
-    row = {e.image: i for i, e in enumerate(train)}
+    taught = even_sample(train, MAX_NETWORK_IMAGES)
+    arrays = training_arrays(taught, data, aspects, seed=seed)
+    row = {e.image: i for i, e in enumerate(taught)}
 
     def fit_fold(subset: list[Example]):
-        fold_net = fit_network(arrays.rows([row[e.image] for e in subset]),
+        fold_net = fit_network(arrays.rows([row[e.image] for e in subset if e.image in row]),
                                steps=steps or steps_for(len(subset), cross_validation=True), seed=seed)
         fold = CropProposer(fold_net, {"aspects": aspects})
 
@@ -132,7 +148,11 @@ def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | 
             return fold.propose(e.width, e.height, d.cues, d.features, k=1)[0]
         return predict
 
-    guard = choose_guard(train, fit_fold)
+    with (tqdm(total=steps or steps_for(len(train)), desc="train", unit="step", disable=not progress) as bar,
+          ThreadPoolExecutor(max_workers=1) as beside):
+        main = beside.submit(fit_network, arrays, steps=steps or steps_for(len(train)), seed=seed, progress=bar)
+        guard = choose_guard(train, fit_fold)
+        net = main.result()
     versions = {data[e.image].cues.version for e in train}
     if len(versions) != 1:
         raise ValueError(f"training pictures have cues of several versions ({sorted(versions)})")

@@ -165,3 +165,11 @@ def test_train_with_very_few_steps(trained_root, capsys, steps):
     """--steps 10 used to die in torch's OneCycleLR with ZeroDivisionError (a warm-up rounded to one step)."""
     assert main(["train", "--root", str(trained_root), *FEATURES, "--steps", steps, "--no-progress"]) == 0
     assert "crop_proposer_v" in capsys.readouterr().out
+
+
+def test_a_large_library_is_sampled_evenly_and_a_small_one_whole():
+    from cropkit.learn.train import even_sample
+
+    assert even_sample(list(range(10)), 20) == list(range(10))
+    big = even_sample(list(range(14_000)), 6000)
+    assert len(big) <= 6000 and big[:3] == [0, 3, 6] and big[-1] >= 13_990  # spread over all of them

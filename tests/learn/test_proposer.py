@@ -178,3 +178,11 @@ def test_a_cue_never_seen_in_training_cannot_swamp_the_scores():
     seen = net(torch.tensor([[[0.1, 0.2, 6e-4]]]), emb)[0]
     unseen = net(torch.tensor([[[0.1, 0.2, 0.9]]]), emb)[0]  # 9000 standard deviations away
     assert torch.allclose(seen, unseen)
+
+
+def test_the_same_decisions_give_the_same_proposer(taste_data):
+    """The main fit runs beside the guard's fits; seeding keeps every run identical."""
+    examples, data = taste_data
+    a, b = (fit_proposer(examples[:40], data, steps=60) for _ in range(2))
+    assert a.meta == b.meta
+    assert all(torch.equal(x, y) for x, y in zip(a.net.state_dict().values(), b.net.state_dict().values()))
