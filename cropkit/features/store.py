@@ -7,10 +7,12 @@ G x G grid in row-major order (top-left first), both L2-normalised.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -44,26 +46,92 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def npy_is_whole(path: Path, shape: tuple[int, ...] | None = None, dtype=np.float16) -> bool:
-    """Whether ``path`` is a complete .npy of ``dtype`` (and ``shape`` where given), from its header and size alone."""
+_MAGIC = b"\x93NUMPY"
+_PREFIX = 4096  # read at once when checking a file: more than any header of ours
+
+
+def _header(data: bytes) -> bytes:
+    """The exact header bytes (magic to data) at the start of a .npy file's bytes; b"" when there are none."""
+    if not data.startswith(_MAGIC) or len(data) < 12 or data[6] not in (1, 2):
+        return b""
+    size_len = 2 if data[6] == 1 else 4
+    end = 8 + size_len + int.from_bytes(data[8:8 + size_len], "little")
+    return data[:end] if end <= len(data) else b""
+
+
+@lru_cache(maxsize=64)
+def _parse_header(header: bytes) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """Shape, dtype and data offset of a .npy header; None when it is not a plain C-ordered numeric array.
+    Cached: every file of one store has the same header."""
+    if not header:
+        return None
+    stream = io.BytesIO(header)
+    stream.seek(8)
+    try:
+        read = np.lib.format.read_array_header_1_0 if header[6] == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(stream)
+    except (ValueError, EOFError, SyntaxError):
+        return None
+    if fortran or dtype.hasobject or dtype.kind not in "fiub":
+        return None
+    return tuple(shape), dtype, len(header)
+
+
+def _read(path: Path, at_most: int | None = None) -> tuple[bytes, int] | None:
+    """The bytes of a regular file (the first ``at_most`` only, where given) and its size, never blocking on a
+    pipe; None when it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        want = st.st_size if at_most is None else min(at_most, st.st_size)
+        chunks, got = [], 0
+        while got < want:
+            chunk = os.read(fd, want - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks), st.st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _data_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return math.prod(shape) * dtype.itemsize  # Python integers: a forged shape cannot overflow
+
+
+def npy_is_whole(path: Path, shape: tuple[int, ...] | None = None, dtype=np.float16) -> bool:
+    """Whether ``path`` is a complete .npy of ``dtype`` (and ``shape`` where given), from its header and size alone."""
+    found = _read(path, _PREFIX)
+    parsed = _parse_header(_header(found[0])) if found else None
+    if parsed is None:
         return False
-    with os.fdopen(fd, "rb") as f:
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return False
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
-            if read_header is None:
-                return False
-            found, _fortran, found_dtype = read_header(f)
-        except (OSError, ValueError, EOFError):
-            return False
-        whole = st.st_size == f.tell() + int(np.prod(found)) * found_dtype.itemsize
-        return whole and found_dtype == np.dtype(dtype) and (shape is None or tuple(found) == tuple(shape))
+    got_shape, got_dtype, offset = parsed
+    whole = found[1] == offset + _data_bytes(got_shape, got_dtype)
+    return whole and got_dtype == np.dtype(dtype) and (shape is None or got_shape == tuple(shape))
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """A plain numeric .npy array (no pickles, no objects, C order), read in one call; ValueError when the file is
+    not one, is cut short or has bytes after its data, OSError when it cannot be read."""
+    found = _read(path)
+    if found is None:
+        raise OSError(f"cannot read {path} as a regular file")
+    data = found[0]
+    parsed = _parse_header(_header(data[:_PREFIX]))
+    if parsed is None:
+        raise ValueError("not a plain numeric .npy array")
+    shape, dtype, offset = parsed
+    if len(data) != offset + _data_bytes(shape, dtype):
+        raise ValueError(f"{len(data)} bytes where the header promises {offset + _data_bytes(shape, dtype)}")
+    return np.frombuffer(data, dtype, offset=offset).reshape(shape)
 
 
 def feature_shape(shapes: object) -> tuple[int, int] | None:
@@ -111,8 +179,8 @@ class NpyStore:
         """Read one array; raises ValueError (saying what to do) when the file is corrupt or missing."""
         path = self.path_for(content_hash)
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+            return read_npy(path)
+        except (OSError, ValueError) as exc:
             raise ValueError(f"unreadable {path}: {exc}; delete it and rerun cropkit extract") from None
 
 

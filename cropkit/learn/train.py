@@ -30,7 +30,7 @@ from cropkit.learn.threads import on_one_thread
 from cropkit.remembered import resolve_encoder, weights_spec
 
 MAX_REPORT_IMAGES = 600  # held-out images train scores for its summary (more add little precision)
-MAX_NETWORK_IMAGES = 6000  # images the network is taught from: at most 1500 steps of 32 images see each a few times
+MAX_NETWORK_IMAGES = 4000  # images the network is taught from: its 1500 steps of 32 images see each a dozen times
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
@@ -78,3 +80,32 @@ def test_cues_round_trip_through_the_store_with_their_hands(tmp_path):
     with pytest.raises(ValueError, match="do not belong"):
         CueStore(tmp_path / "cues", "v2-nopeople").write("cd" * 32, cues)
     assert len(CHANNELS) == CUES_SHAPE[0]
+
+
+def test_the_array_reader_takes_plain_arrays_only(tmp_path):
+    from cropkit.features.store import npy_bytes, npy_is_whole, read_npy
+
+    good = tmp_path / "good.npy"
+    good.write_bytes(npy_bytes(np.arange(12, dtype=np.float16).reshape(3, 4)))
+    np.testing.assert_array_equal(read_npy(good), np.arange(12, dtype=np.float16).reshape(3, 4))
+    assert npy_is_whole(good, (3, 4)) and not npy_is_whole(good, (4, 3))
+    cases = {
+        "objects": lambda f: np.save(f, np.array([{"a": 1}], dtype=object), allow_pickle=True),
+        "fortran": lambda f: np.save(f, np.asfortranarray(np.ones((3, 4), np.float16))),
+        "cut": lambda f: f.write(good.read_bytes()[:-3]),
+        "trailing": lambda f: f.write(good.read_bytes() + b"x"),
+        "huge": lambda f: f.write(good.read_bytes().replace(b"(3, 4)", b"(99999999999999999999, 4)")),
+        "text": lambda f: f.write(b"not numpy at all"),
+    }
+    for name, write in cases.items():
+        path = tmp_path / f"{name}.npy"
+        with open(path, "wb") as f:
+            write(f)
+        with pytest.raises(ValueError):
+            read_npy(path)
+        assert not npy_is_whole(path)
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    assert not npy_is_whole(fifo)  # never waits on a pipe
+    with pytest.raises(OSError):
+        read_npy(fifo)
