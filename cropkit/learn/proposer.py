@@ -195,6 +195,8 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     for key, value in (("config", cfg), ("meta", meta), ("state_dict", state)):
         if not isinstance(value, dict) or not value:
             raise ValueError(f"its {key!r} is missing or not a mapping")
+    if not isinstance(meta.get("feature_model"), str) or not meta["feature_model"]:
+        raise ValueError("its metadata does not say which feature model it was trained on")
     trained_on, here = meta.get("cues", "v1"), cue_version()
     if trained_on != here:
         raise CueVersionError(f"was trained on cues {trained_on}, and this installation computes cues {here}: "
@@ -205,8 +207,6 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes) \
             or sizes[0] != len(FEATURE_NAMES) or _parameter_count(*sizes) * 4 > MAX_BYTES:
         raise ValueError(f"its network size {dict(zip(_CONFIG_KEYS, sizes))} does not fit a proposer file")
-    if not isinstance(meta.get("feature_model"), str) or not meta["feature_model"]:
-        raise ValueError("its metadata does not say which feature model it was trained on")
     if not all(isinstance(meta.get(key, ""), str) for key in ("name", "pretrained")):
         raise ValueError("its metadata 'name' or 'pretrained' is not text")
     aspects = meta.get("aspects", [])

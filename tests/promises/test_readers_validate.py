@@ -15,7 +15,7 @@ import torch
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, read_crops, read_suggestions
 from cropkit.errors import CropkitError
-from cropkit.features.cues import CUES_SHAPE, Cues
+from cropkit.features.cues import CUES_SHAPE, Cues, cue_version
 from cropkit.features.store import Features
 from cropkit.learn.candidates import FEATURE_NAMES
 from cropkit.learn.proposer import CropProposer, ProposerNet
@@ -114,7 +114,8 @@ def test_suggest_skips_a_cache_line_with_a_bad_width(trained_root, capsys, width
 @pytest.fixture
 def proposer_payload(tmp_path) -> dict:
     net = ProposerNet(len(FEATURE_NAMES), 32)
-    path = CropProposer(net, {"feature_model": "cropkit-tiny/random-init-seed0", "aspects": [1.0]}).save(tmp_path)
+    meta = {"feature_model": "cropkit-tiny/random-init-seed0", "aspects": [1.0], "cues": cue_version()}
+    path = CropProposer(net, meta).save(tmp_path)
     return torch.load(path, weights_only=True)
 
 
