@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -72,6 +73,11 @@ def examples_from_decisions(crops: list[CropDecision], suggestions: list[Suggest
         else:
             e.negatives.append(normalise(s.suggested, s.width, s.height))
     return examples
+
+
+def even_sample(items: list, at_most: int) -> list:
+    """Every k-th item, the smallest k that leaves at most ``at_most`` (all of them when there are few)."""
+    return items[:: math.ceil(len(items) / at_most)] if len(items) > at_most else list(items)
 
 
 def fingerprint(crops: list[CropDecision], suggestions: list[SuggestionDecision]) -> str:

@@ -20,7 +20,7 @@ from cropkit.decisions import Suggestion
 from cropkit.geometry import Box, denormalise, fit_box_to_aspect, iou, is_valid_box
 from cropkit.learn.baselines import BY_NAME, Baseline, CentreCrop, FullFrame, MeanBox, UsualBox, fitted
 from cropkit.learn.calibration import Calibration
-from cropkit.learn.dataset import Example
+from cropkit.learn.dataset import Example, even_sample
 from cropkit.learn.metrics import ACCEPT_IOU
 
 HABITS = (MeanBox, CentreCrop, UsualBox, FullFrame)  # in this order when they tie
@@ -116,7 +116,7 @@ def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Pre
     for block in blocks:
         names = {e.image for e in block}
         held = [e for e in block if e.positives]
-        held = held[:: max(1, math.ceil(len(held) * len(blocks) / MAX_CV_IMAGES))]  # a large library: a sample
+        held = even_sample(held, MAX_CV_IMAGES // len(blocks))  # a large library: a sample
         train = [e for e in examples if e.image not in names]
         if not held or not [e for e in train if e.positives]:
             continue

@@ -18,6 +18,7 @@ from cropkit.layout import Layout
 from cropkit.learn.dataset import (
     Example,
     ImageData,
+    even_sample,
     fingerprint,
     load_logged_data,
     preferred_aspects,
@@ -116,11 +117,6 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     )
     path = proposer.save(layout.models)
     return TrainResult(path, proposer, layout, logged.problems, logged.skipped, train, test, data)
-
-
-def even_sample(items: list, at_most: int) -> list:
-    """Every k-th item, the smallest k that leaves at most ``at_most`` (all of them when there are few)."""
-    return items[:: math.ceil(len(items) / at_most)] if len(items) > at_most else list(items)
 
 
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None = None, seed: int = 0,

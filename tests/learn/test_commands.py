@@ -168,7 +168,7 @@ def test_train_with_very_few_steps(trained_root, capsys, steps):
 
 
 def test_a_large_library_is_sampled_evenly_and_a_small_one_whole():
-    from cropkit.learn.train import even_sample
+    from cropkit.learn.dataset import even_sample
 
     assert even_sample(list(range(10)), 20) == list(range(10))
     big = even_sample(list(range(14_000)), 6000)
