@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cropkit.fileio import BadLine, append_jsonl, read_jsonl
-from cropkit.geometry import Box, is_valid_box
+from cropkit.geometry import Box, is_finite_number, is_valid_box
 
 TRAINING_LOG = "training_log.jsonl"
 SUGGESTIONS_LOG = "suggestions.jsonl"
@@ -23,6 +23,7 @@ DECISIONS = ("approved", "modified", "rejected")
 MAX_SIDE = 1_000_000  # pixels: no camera or scan comes near it
 MAX_PATH_CHARS = 4096
 LAST_TS = 253402300799.0  # 9999-12-31T23:59:59Z
+MAX_ANGLE = 45.0  # degrees of straightening either way
 _brief = reprlib.Repr()
 _brief.maxstring = _brief.maxother = 80
 _brief.maxlong = 40
@@ -79,6 +80,14 @@ def _ts(obj: dict) -> float:
     return _seconds(obj.get("ts"), "ts")
 
 
+def _angle(obj: dict) -> float:
+    """The straightening angle in degrees (0 when absent, as in lines written before it existed)."""
+    v = obj.get("angle", 0.0)
+    if not is_finite_number(v) or abs(v) > MAX_ANGLE:
+        raise ValueError(f"'angle' {brief(v)} must be a number of degrees between -{MAX_ANGLE:g} and {MAX_ANGLE:g}")
+    return float(v)
+
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -90,7 +99,8 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class CropDecision:
-    """A crop the photographer made in any tool (several for one image mean several crops)."""
+    """A crop the photographer made in any tool (several for one image mean several crops). ``angle``: degrees the
+    image was turned clockwise about its centre (straightened) before ``crop`` was cut from it, as drawn."""
 
     image: str
     width: int
@@ -99,12 +109,13 @@ class CropDecision:
     ts: float
     source: str | None = None
     hash: str | None = None
+    angle: float = 0.0
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CropDecision:
         width, height = _size(obj, "width"), _size(obj, "height")
         return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "crop", width, height), _ts(obj),
-                   _optional_str(obj, "source"), _optional_str(obj, "hash"))
+                   _optional_str(obj, "source"), _optional_str(obj, "hash"), _angle(obj))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -114,7 +125,8 @@ class CropDecision:
 
 @dataclass(frozen=True)
 class SuggestionDecision:
-    """What the photographer did with one AI suggestion; ``final`` is None when rejected."""
+    """What the photographer did with one AI suggestion; ``final`` is None when rejected; ``angle`` as for
+    ``CropDecision`` (the suggestion itself is never turned)."""
 
     image: str
     width: int
@@ -124,6 +136,7 @@ class SuggestionDecision:
     decision: str
     proposer: str  # the proposer version that suggested it; "model" on disk
     ts: float
+    angle: float = 0.0
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> SuggestionDecision:
@@ -141,7 +154,7 @@ class SuggestionDecision:
         if not isinstance(proposer, str) or not proposer or len(proposer) > 256:
             raise ValueError("'model' must name the proposer that made the suggestion (at most 256 characters)")
         return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "suggested", width, height),
-                   final, decision, proposer, _ts(obj))
+                   final, decision, proposer, _ts(obj), _angle(obj))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

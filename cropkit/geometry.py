@@ -163,3 +163,54 @@ def fit_boxes_to_aspect(boxes: np.ndarray, aspect: float, width: float, height: 
     x0 = np.clip(cx - w / 2, 0.0, width - w)
     y0 = np.clip(cy - h / 2, 0.0, height - h)
     return np.stack([x0, y0, x0 + w, y0 + h], axis=1)
+
+
+def turn_points(points: np.ndarray, angle: float, width: float, height: float) -> np.ndarray:
+    """(n, 2) points turned ``angle`` degrees clockwise (as seen, y down) about the centre of a width x height
+    image: where a pixel of the image appears once the image is straightened by ``angle``."""
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    centre = np.array([width / 2, height / 2])
+    d = np.asarray(points, dtype=np.float64) - centre
+    return centre + d @ np.array([[c, s], [-s, c]])
+
+
+def inside_turned(box: Box, angle: float, width: float, height: float) -> bool:
+    """Whether ``box``, drawn on the image turned ``angle`` degrees, covers only pixels of the image."""
+    x0, y0, x1, y1 = box
+    corners = turn_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), -angle, width, height)
+    eps = 1e-6 * max(width, height)
+    return bool(np.all(corners >= -eps) and np.all(corners[:, 0] <= width + eps)
+                and np.all(corners[:, 1] <= height + eps))
+
+
+def fit_inside_turned(box: Box, angle: float, width: float, height: float) -> Box:
+    """``box`` shrunk about its centre (moved towards the image's centre only when that keeps it much larger) until
+    it covers only pixels of the image turned ``angle`` degrees; unchanged when it already does."""
+    if inside_turned(box, angle, width, height):
+        return box
+    hw, hh = (box[2] - box[0]) / 2, (box[3] - box[1]) / 2
+    centre = np.array([width / 2, height / 2])
+    offsets = turn_points(np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]]) + centre, -angle, width,
+                          height) - centre  # each corner's offset from the box's centre, in the image's frame
+
+    def largest_scale(m: np.ndarray) -> float:
+        base = turn_points(m[None], -angle, width, height)[0]
+        if not (0 <= base[0] <= width and 0 <= base[1] <= height):
+            return 0.0
+        s = 1.0
+        for e in offsets:
+            for k, limit in ((0, width), (1, height)):
+                if e[k] > 1e-12:
+                    s = min(s, (limit - base[k]) / e[k])
+                elif e[k] < -1e-12:
+                    s = min(s, base[k] / -e[k])
+        return max(0.0, s)
+
+    m = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    options = [(t, largest_scale(centre + t * (m - centre))) for t in np.linspace(1.0, 0.0, 11)]
+    best = max(s for _, s in options)
+    t, s = next((t, s) for t, s in options if s >= 0.9 * best)
+    s *= 1 - 1e-9
+    cx, cy = centre + t * (m - centre)
+    return (cx - hw * s, cy - hh * s, cx + hw * s, cy + hh * s)
