@@ -41,6 +41,17 @@ def test_round_trip_through_the_logs(tmp_path: Path):
     assert line["crop"] == [10.0, 20.0, 310.0, 260.0] and line["source"] == "lightroom"
 
 
+def test_a_straightening_angle_is_kept_and_older_lines_read_as_zero(tmp_path: Path):
+    assert CropDecision.from_json(CROP).angle == 0.0 and SuggestionDecision.from_json(SUGGESTION).angle == 0.0
+    turned = SuggestionDecision.from_json({**SUGGESTION, "angle": -12.5})
+    append_decision(tmp_path, turned)
+    assert json.loads((tmp_path / SUGGESTIONS_LOG).read_text())["angle"] == -12.5
+    assert read_suggestions(tmp_path)[0] == [turned]
+    for bad in (46, -90, "3", True, float("nan"), None):
+        with pytest.raises(ValueError, match="'angle'"):
+            CropDecision.from_json({**CROP, "angle": bad})
+
+
 def test_iso_timestamps_are_accepted():
     rec = CropDecision.from_json({**CROP, "ts": "2026-11-25T10:00:00Z"})
     assert rec.ts == pytest.approx(1795600800.0)
