@@ -6,11 +6,13 @@ Images are only read; computed features are stored under data/ai_data like ``cro
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError, explain_os_error
+from cropkit.extract.decode import decode_oriented_rgb
 from cropkit.extract.prepare import Failed, Prepared, prepare_image
 from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
@@ -20,7 +22,8 @@ from cropkit.features.encoder import ClipEncoder, pick_device
 from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.features.store import FeatureStore, pack_features, unpack_features
 from cropkit.features.weights import resolve_weights
-from cropkit.fileio import json_text
+from cropkit.fileio import json_text, read_source_bytes
+from cropkit.geometry import largest_centred_box
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
 from cropkit.learn.proposer import CropProposer, latest_proposer
@@ -115,6 +118,13 @@ class Suggester:
         features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
         return ImageData(features, prepared.cues), prepared.width, prepared.height
 
+    def with_proposer(self, proposer: CropProposer) -> Suggester:
+        """This suggester with a newer proposer (the loaded encoder is kept when it is the same)."""
+        if proposer.encoder_id == self.encoder_id:
+            self.proposer = proposer
+            return self
+        return Suggester(self.layout, proposer, self.device)
+
     def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
                 cache: ProcessedCache | None = None) -> ImageSuggestions:
         """The ranked suggestions for one image, best first."""
@@ -124,6 +134,36 @@ class Suggester:
         with on_one_thread():
             ranked = self.proposer.propose(width, height, data.cues, data.features, aspect=aspect, k=k)
         return ImageSuggestions(self.layout.relative_name(path), width, height, self.proposer.name, tuple(ranked))
+
+
+STARTING_PROPOSER = "centre (no proposer yet)"
+
+
+@dataclass
+class StartingSuggester:
+    """Suggestions before any proposer is trained: the largest crop of the locked aspect centred in the frame (the
+    whole frame when free), so a photographer can start cropping at once. Reads only the image's header and a
+    reduced decode; no features, no encoder."""
+
+    layout: Layout
+    device: str = "auto"
+    proposer: None = None
+
+    def with_proposer(self, proposer: CropProposer) -> Suggester:
+        """The first trained proposer takes over."""
+        return Suggester(self.layout, proposer, self.device)
+
+    def suggest(self, path: Path, aspect: float | None = None, k: int = 1,
+                cache: ProcessedCache | None = None) -> ImageSuggestions:
+        path = _as_extract_names_it(path)
+        found = stat_image(path)
+        if isinstance(found, Skipped):
+            raise CropkitError(f"{path}: {found.message}")
+        data, _ = read_source_bytes(path)
+        _, (width, height) = decode_oriented_rgb(data, 64)  # raises DecodeError with the reason for a bad file
+        box = largest_centred_box(aspect, width, height)
+        return ImageSuggestions(self.layout.relative_name(path), width, height, STARTING_PROPOSER,
+                                (Suggestion(box, math.nan),))
 
 
 def result_json(result: ImageSuggestions) -> str:

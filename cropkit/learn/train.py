@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class TrainOptions:
     holdout: float = 0.2
     seed: int = 0
     progress: bool = True
+    bar: object | None = None  # a tqdm-like bar (total, update(n)) that the network's fit advances, e.g. a widget's
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     logged = load_logged_data(layout, extract_opts, opts.holdout, log)
     train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
-    proposer = fit_proposer(train, data, steps, opts.seed, opts.progress)
+    proposer = fit_proposer(train, data, steps, opts.seed, opts.bar or opts.progress)
     scored = even_sample(test, MAX_REPORT_IMAGES)  # evaluate scores them all
     heldout = compare_with_baselines(proposer, train, scored, data)
     proposer.meta.update(  # "feature_model" and "pretrained": the encoder id and weights, as the format names them
@@ -120,15 +122,16 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
 
 
 def fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None = None, seed: int = 0,
-                 progress: bool = False) -> CropProposer:
+                 progress: bool | object = False) -> CropProposer:
     """Fit a proposer on training examples: the network, and the guard that keeps to the photographer's habit
-    until cross-validation shows the network's crops do better (``steps`` None: scaled to the decisions)."""
+    until cross-validation shows the network's crops do better (``steps`` None: scaled to the decisions).
+    ``progress``: a terminal bar (True), none (False), or a tqdm-like bar of the caller's to advance."""
     with on_one_thread():  # each fit on one thread, and two fits at once (the main one beside the guard's)
         return _fit_proposer(train, data, steps, seed, progress)
 
 
 def _fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int | None, seed: int,
-                  progress: bool) -> CropProposer:
+                  progress: bool | object) -> CropProposer:
     aspects = preferred_aspects(train)
     taught = even_sample(train, MAX_NETWORK_IMAGES)
     arrays = training_arrays(taught, data, aspects, seed=seed)
@@ -144,9 +147,14 @@ def _fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int |
             return fold.propose(e.width, e.height, d.cues, d.features, k=1)[0]
         return predict
 
-    with (tqdm(total=steps or steps_for(len(train)), desc="train", unit="step", disable=not progress) as bar,
-          ThreadPoolExecutor(max_workers=1) as beside):
-        main = beside.submit(fit_network, arrays, steps=steps or steps_for(len(train)), seed=seed, progress=bar)
+    total = steps or steps_for(len(train))
+    given = progress if not isinstance(progress, bool) else None
+    if given is not None:
+        given.total = total
+    with (contextlib.nullcontext(given) if given is not None
+          else tqdm(total=total, desc="train", unit="step", disable=not progress)) as bar, \
+            ThreadPoolExecutor(max_workers=1) as beside:
+        main = beside.submit(fit_network, arrays, steps=total, seed=seed, progress=bar)
         guard = choose_guard(train, fit_fold)
         net = main.result()
     versions = {data[e.image].cues.version for e in train}
