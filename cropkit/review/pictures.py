@@ -78,12 +78,12 @@ class Pictures:
         thread.start()
         return thread
 
-    def for_view(self, path: Path, view: Viewport) -> tuple[bytes, Box] | None:
+    def for_view(self, path: Path, view: Viewport, angle: float = 0.0) -> tuple[bytes, Box] | None:
         """What to draw of ``path`` in ``view``: a JPEG and the image box it covers (None: the image is panned off
         the canvas). The preview covers the whole image; zoomed past its resolution, the visible part comes from
-        the full-resolution image."""
+        the full-resolution image (the preview while the image is straightened: the part turns with it)."""
         jpeg, width, _ = self.preview(path)
-        if view.scale <= 1.05 * width / view.image_width:
+        if angle or view.scale <= 1.05 * width / view.image_width:
             return jpeg, (0, 0, view.image_width, view.image_height)
         x0, y0, x1, y1 = view.visible()
         return self.visible_region(path, view) if x1 > x0 and y1 > y0 else None

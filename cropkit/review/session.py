@@ -8,6 +8,7 @@ to decide; a decision is logged once, for the image shown.
 
 from __future__ import annotations
 
+import copy
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from cropkit.review.editor import CropBox, CropEditor
 from cropkit.review.others import decided_elsewhere, log_sizes, other_reviewers, register_reviewer
 from cropkit.review.pictures import read_companion
 
-ASPECT_CHOICES = {"free": None, "original": "original", "1:1": 1.0, "4:5": 0.8, "3:2": 1.5, "16:9": 16 / 9}
+ASPECT_CHOICES = {"free": None, "original": "original", "1:1": 1.0, "4:5": 0.8, "5:4": 1.25, "2:3": 2 / 3,
+                  "3:2": 1.5, "3:4": 0.75, "4:3": 4 / 3, "9:16": 9 / 16, "16:9": 16 / 9}
 
 
 def aspect_of(name: str, width: int, height: int) -> float | None:
@@ -35,18 +37,30 @@ def aspect_of(name: str, width: int, height: int) -> float | None:
 
 @dataclass
 class Decided:
-    """What one accept or reject logged, so that undo can cancel it and restore the image's crops and the
-    proposer that suggested them."""
+    """What one accept or reject logged, so that undo (or a new decision on the same image) can cancel it and
+    restore the image's crops and the proposer that suggested them."""
 
     index: int
     records: list
     boxes: list[CropBox]
     proposer_name: str
+    angle: float = 0.0
+    initial: list[CropBox] = field(default_factory=list)  # the crops first shown (the suggestion)
+
+    @property
+    def kind(self) -> str:
+        """approved, modified or rejected (the suggestion's fate), or 'cropped' when only added crops were logged."""
+        return next((r.decision for r in self.records if isinstance(r, SuggestionDecision)), "cropped")
+
+    def describe(self) -> str:
+        ts = max((r.ts for r in self.records), default=0.0)
+        return f"{self.kind} at {time.strftime('%H:%M:%S', time.localtime(ts))}"
 
 
 @dataclass
 class ReviewSession:
-    """A review of ``queue`` (absolute image paths) with suggestions from ``suggester`` (cropkit.learn.suggest)."""
+    """A review of ``queue`` (absolute image paths) with suggestions from ``suggester`` (cropkit.learn.suggest, or
+    cropkit.review.first before any proposer is trained)."""
 
     suggester: object
     queue: list[Path]
@@ -56,13 +70,14 @@ class ReviewSession:
     image: str = ""
     companion: str = ""
     proposer_name: str = ""  # the proposer version that suggested the crops shown
-    history: list[Decided] = field(default_factory=list)
-    decided: int = 0
-    approved: int = 0
+    history: list[Decided] = field(default_factory=list)  # this session's effective decisions, oldest first
+    skipped: set[int] = field(default_factory=set)  # queue positions left without a decision
+    only_skipped: bool = False  # going through the skipped images again: next goes to the next undecided one
     problem: str = ""  # why the image shown cannot be reviewed ("can't be read: ..."); nothing to decide then
     notice: str = ""  # what the last key did not do, and why
     others: list[str] = field(default_factory=list)  # other reviewer processes open on this root
     log_marks: dict[str, int] | None = None  # log sizes when the queue was read; later lines are checked
+    last_lock: str = "original"  # the aspect lock that A turns back on
     _logged_here: list = field(default_factory=list)  # records of this image a failed accept did write
     _own: set = field(default_factory=set)  # (image, ts) of every line this session wrote
     _warned: str = ""  # the image whose decision by another reviewer the user was told about
@@ -71,6 +86,8 @@ class ReviewSession:
     def __post_init__(self) -> None:
         if self.log_marks is None:
             self.log_marks = log_sizes(self.logs)
+        if self.aspect_name != "free":
+            self.last_lock = self.aspect_name
         try:
             self._registration = register_reviewer(self, self.suggester.layout.ai_data)
         except OSError:  # a read-only or full data/ai_data: the first decision says so; the log check still runs
@@ -106,21 +123,57 @@ class ReviewSession:
     def done(self) -> bool:
         return self.index >= len(self.queue)
 
+    # counts -------------------------------------------------------------------------------------------------
+
+    @property
+    def decided(self) -> int:
+        """Images with a decision this session."""
+        return len(self.history)
+
+    def count(self, kind: str) -> int:
+        """Decisions of one kind: approved, modified, rejected or cropped."""
+        return sum(d.kind == kind for d in self.history)
+
+    @property
+    def approved(self) -> int:
+        return self.count("approved")
+
     @property
     def acceptance_rate(self) -> float:
+        """Suggestions kept unchanged, out of the images decided."""
         return self.approved / self.decided if self.decided else 0.0
+
+    def decision_at(self, index: int) -> Decided | None:
+        """This session's effective decision on queue position ``index``, if any."""
+        return next((d for d in reversed(self.history) if d.index == index), None)
+
+    @property
+    def undecided(self) -> list[int]:
+        """Queue positions without a decision this session (skipped, or not reached yet)."""
+        decided = {d.index for d in self.history}
+        return [i for i in range(len(self.queue)) if i not in decided]
+
+    @property
+    def revisiting(self) -> Decided | None:
+        """The earlier decision on the image shown: a new one replaces it."""
+        return None if self.done else self.decision_at(self.index)
 
     # navigation ----------------------------------------------------------------------------------------
 
-    def go_to(self, index: int, boxes: list[CropBox] | None = None, proposer_name: str | None = None) -> None:
-        """Show image ``index`` with a fresh suggestion from the current proposer (or the given crops, suggested by
-        ``proposer_name``). Never raises for a bad image: it is shown with ``problem`` set and no crops."""
+    def go_to(self, index: int, boxes: list[CropBox] | None = None, proposer_name: str | None = None,
+              angle: float = 0.0, initial: list[CropBox] | None = None) -> None:
+        """Show image ``index``: the crops it was decided with if it was, else a fresh suggestion from the current
+        proposer (or the given crops, suggested by ``proposer_name``). Never raises for a bad image: it is shown
+        with ``problem`` set and no crops."""
         self.index = max(0, min(index, len(self.queue)))
         self._logged_here, self.notice, self.problem, self.proposer_name = [], "", "", ""
         self.editor = CropEditor()
         self.others = other_reviewers(self.suggester.layout.ai_data)
         if self.done:
             return
+        earlier = self.decision_at(self.index)
+        if boxes is None and earlier is not None:
+            boxes, proposer_name, angle, initial = earlier.boxes, earlier.proposer_name, earlier.angle, earlier.initial
         path = self.queue[self.index]
         self.image, self.companion = self.suggester.layout.relative_name(path), read_companion(path)
         try:
@@ -135,20 +188,40 @@ class ReviewSession:
             top = result.suggestions[0]
             box = tuple(round(v, 1) for v in top.box)
             boxes = [CropBox(box, box, round(top.score, 4))]
-        self.editor = CropEditor(result.width, result.height, boxes,
-                                 aspect_of(self.aspect_name, result.width, result.height))
+        self.editor = CropEditor(result.width, result.height, copy.deepcopy(boxes),
+                                 aspect_of(self.aspect_name, result.width, result.height),
+                                 initial=copy.deepcopy(initial if initial else boxes))
+        if angle:
+            self.editor.angle = angle
 
     def cannot_show(self, exc: Exception) -> None:
         """The image shown cannot be read (found now, or while drawing it): say why; nothing to decide on it."""
         self.problem = f"can't be read: {_reason(exc, self.queue[self.index])}"
         self.editor = CropEditor(self.width, self.height)  # no crops: nothing to decide
 
+    def _next(self) -> int:
+        """Where going on leads: the next position, or the next undecided one when going through skipped ones."""
+        if self.only_skipped:
+            return next((i for i in self.undecided if i > self.index), len(self.queue))
+        return self.index + 1
+
     def skip(self) -> None:
         """No decision: on to the next image."""
-        self.go_to(self.index + 1)
+        if not self.done and self.decision_at(self.index) is None:
+            self.skipped.add(self.index)
+        self.go_to(self._next())
 
     def previous(self) -> None:
         self.go_to(self.index - 1)
+
+    def review_skipped(self) -> bool:
+        """Go through the images left without a decision again, from the first; False when there are none."""
+        left = self.undecided
+        if not left:
+            return False
+        self.only_skipped = True
+        self.go_to(left[0])
+        return True
 
     # editing that depends on the choices of the session ------------------------------------------------
 
@@ -157,12 +230,34 @@ class ReviewSession:
         if name not in ASPECT_CHOICES:
             raise ValueError(f"aspect {name!r}: choose one of {', '.join(ASPECT_CHOICES)}")
         self.aspect_name = name
+        if name != "free":
+            self.last_lock = name
         self.editor.set_aspect(self.aspect)
+
+    def toggle_lock(self) -> None:
+        """A: free the aspect, or lock it again to the last locked one (the image's own at first)."""
+        self.set_aspect("free" if self.aspect_name != "free" else self.last_lock)
+
+    def swap_orientation(self) -> None:
+        """X: 4:5 becomes 5:4 and back (the active crop is refitted); free, the active crop's own shape turns."""
+        name = self.aspect_name
+        if ":" in name and f"{name.split(':')[1]}:{name.split(':')[0]}" in ASPECT_CHOICES:
+            self.set_aspect(f"{name.split(':')[1]}:{name.split(':')[0]}")
+        elif name == "original" and self.width and self.height:
+            self.aspect_name = "free"  # the image's own shape, turned: a free crop of the swapped shape
+            self.editor.set_aspect(None)
+            self.editor.swap_orientation()
+        else:
+            self.editor.swap_orientation()
 
     def add_box(self) -> None:
         """Another crop of this image (multi-crop); none for an image with nothing to decide."""
         if not self.done and not self.problem:
             self.editor.add_box()
+
+    def reset_crops(self) -> None:
+        """Esc: the crops as first shown, unturned."""
+        self.editor.reset()
 
     # decisions -----------------------------------------------------------------------------------------
 
@@ -176,23 +271,24 @@ class ReviewSession:
         return self._decide(self._records(rejected=True))
 
     def _records(self, rejected: bool) -> list:
-        records = []
+        records, angle = [], round(self.editor.angle, 2)
         for b in self.boxes:
             if b.suggested is None:
                 records.append(CropDecision(self.image, self.width, self.height, _round(b.box), time.time(),
-                                            source="cropkit-review"))
+                                            source="cropkit-review", angle=angle))
                 continue
-            kind = "rejected" if rejected else "modified" if b.changed else "approved"
+            kind = "rejected" if rejected else "modified" if b.changed or angle else "approved"
             final = None if rejected else _round(b.box)
             records.append(SuggestionDecision(self.image, self.width, self.height, _round(b.suggested), final,
-                                              kind, self.proposer_name, time.time()))
+                                              kind, self.proposer_name, time.time(), 0.0 if rejected else angle))
         return records
 
     def _decide(self, records: list) -> list:
-        """Log ``records`` and move on. If a write fails (a full disk, a read-only folder) the error is
-        raised and the image stays; the records already written are not written again on the retry.
-        Nothing is logged for an unreadable image, and a decision another reviewer logged for this image
-        meanwhile is shown first: the same key again logs this one as well."""
+        """Log ``records`` and move on. A decision this session made on the image before is undone first (one
+        effective decision per image). If a write fails (a full disk, a read-only folder) the error is raised and
+        the image stays; the records already written are not written again on the retry. Nothing is logged for an
+        unreadable image, and a decision another reviewer logged for this image meanwhile is shown first: the same
+        key again logs this one as well."""
         if self.done or self.problem or not self.boxes:  # the panel already says why
             return []
         if not self._logged_here and self._warned != self.image:
@@ -202,35 +298,35 @@ class ReviewSession:
                 self.notice = (f"another reviewer decided {self.image} meanwhile ({elsewhere}); nothing logged. "
                                "Press the same key again to log yours as well, or skip (s) to keep theirs.")
                 return []
+        earlier = self.decision_at(self.index)
+        if earlier is not None and not self._logged_here:
+            self._cancel(earlier)
         for r in records[len(self._logged_here):]:
             append_decision(self.logs, r)  # one flushed line each, at once
             self._logged_here.append(r)
             self._own.add((r.image, r.ts))
         records = self._logged_here
-        self.history.append(Decided(self.index, records, [CropBox(b.box, b.suggested, b.score) for b in self.boxes],
-                                    self.proposer_name))
-        self.decided += 1
-        self.approved += _approves(records)
-        self.go_to(self.index + 1)
+        self.history.append(Decided(self.index, records, copy.deepcopy(self.boxes), self.proposer_name,
+                                    self.editor.angle, copy.deepcopy(self.editor.initial)))
+        self.skipped.discard(self.index)
+        self.go_to(self._next())
         return records
+
+    def _cancel(self, decided: Decided) -> None:
+        """Undo lines for ``decided``'s records (written before anything changes here), then forget it."""
+        now = time.time()
+        for r in decided.records:
+            append_undo(self.logs, r, now)
+        self.history.remove(decided)
 
     def undo(self) -> Decided | None:
         """Cancel the last decision with undo lines in the logs and go back to its image, crops as they were."""
         if not self.history:
             return None
         last = self.history[-1]
-        now = time.time()
-        for r in last.records:  # written before anything changes here: a failed write leaves the undo to redo
-            append_undo(self.logs, r, now)
-        self.history.pop()
-        self.decided -= 1
-        self.approved -= _approves(last.records)
-        self.go_to(last.index, last.boxes, last.proposer_name)
+        self._cancel(last)
+        self.go_to(last.index, last.boxes, last.proposer_name, last.angle, last.initial)
         return last
-
-
-def _approves(records: list) -> bool:
-    return any(getattr(r, "decision", None) == "approved" for r in records)
 
 
 def _round(box: Box) -> Box:

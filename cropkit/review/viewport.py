@@ -13,7 +13,8 @@ MAX_ZOOM = 16.0
 @dataclass
 class Viewport:
     """An image of ``image_width`` x ``image_height`` pixels on a canvas of ``canvas_width`` x ``canvas_height``:
-    at zoom 1 the whole image fits, centred; ``pan`` moves it by canvas pixels."""
+    at zoom 1 the whole image fits, centred, ``margin`` canvas pixels clear of every edge (so handles on the
+    image's border are whole); ``pan`` moves it by canvas pixels."""
 
     canvas_width: int
     canvas_height: int
@@ -21,13 +22,15 @@ class Viewport:
     image_height: int = 0
     zoom: float = 1.0
     pan: tuple[float, float] = (0.0, 0.0)
+    margin: float = 0.0
 
     @property
     def scale(self) -> float:
         """Canvas pixels per image pixel (1 while there is no image)."""
         if not self.image_width or not self.image_height:
             return 1.0
-        return min(self.canvas_width / self.image_width, self.canvas_height / self.image_height) * self.zoom
+        fit_w, fit_h = max(1.0, self.canvas_width - 2 * self.margin), max(1.0, self.canvas_height - 2 * self.margin)
+        return min(fit_w / self.image_width, fit_h / self.image_height) * self.zoom
 
     def origin(self) -> tuple[float, float]:
         """Where the image's top-left corner is on the canvas."""
@@ -46,6 +49,11 @@ class Viewport:
     def show(self, image_width: int, image_height: int) -> None:
         """Another image: fitted and centred."""
         self.image_width, self.image_height = image_width, image_height
+        self.reset()
+
+    def resize(self, canvas_width: int, canvas_height: int) -> None:
+        """The canvas changed size: the whole image again, fitted to it."""
+        self.canvas_width, self.canvas_height = canvas_width, canvas_height
         self.reset()
 
     def reset(self) -> None:

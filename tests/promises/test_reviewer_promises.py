@@ -29,6 +29,7 @@ from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import square_on_subject, subject_photo
+from tests.review.conftest import key
 
 FEATURES = ["--arch", TINY, "--weights", "none", "--arch-config", str(TINY_CONFIG)]
 DEEP_YAML = "[" * 3000 + "]" * 3000  # 6 KB of nesting: RecursionError for a recursive YAML composer
@@ -71,11 +72,6 @@ def make_root(root: Path, proposer: Path, pending: int, images: Path | None = No
 
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def key(rv: CropReviewer, name: str) -> None:
-    rv.canvas[-1]._handle_frontend_event(None, {"event": "key_down", "key": name, "shift_key": False,
-                                                "ctrl_key": False, "meta_key": False}, [])
 
 
 def panel(rv: CropReviewer) -> str:

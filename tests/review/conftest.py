@@ -12,9 +12,10 @@ from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision
 from cropkit.layout import Layout
 from cropkit.learn.suggest import Suggester
-from cropkit.learn.train import TrainOptions, run_train
+from cropkit.learn.train import TrainOptions
 from cropkit.review.queue import order_queue, pending_images
 from cropkit.review.session import ReviewSession
+from cropkit.review.start import retrainer
 from cropkit.review.widget import CropReviewer
 from tests.conftest import TINY, TINY_CONFIG
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
@@ -71,22 +72,33 @@ def session(library, fresh_logs):
     s.close()
 
 
+def train_options(root: Path) -> TrainOptions:
+    return TrainOptions(root=root, arch=TINY, weights="none", steps=40, progress=False, workers=0)
+
+
 @pytest.fixture
 def reviewer(library, fresh_logs):
-    rv = CropReviewer(new_session(library), retrain=lambda: run_train(TrainOptions(
-        root=library, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None
-    ).proposer)
+    session = new_session(library)
+    rv = CropReviewer(session, retrain=retrainer(session, train_options(library)))
     yield rv
     rv.wait_for_retrain()
     rv.close()
 
 
 def send(rv: CropReviewer, event: str, **content) -> None:
+    """A canvas event, as ipycanvas's front end sends it."""
     rv.canvas[-1]._handle_frontend_event(None, {"event": event, **content}, [])
 
 
-def key(rv: CropReviewer, name: str) -> None:
-    send(rv, "key_down", key=name, shift_key=False, ctrl_key=False, meta_key=False)
+def page(rv: CropReviewer, **message) -> None:
+    """A message from the page bridge, as its front end sends it."""
+    rv.bridge._handle_custom_msg(message, [])
+
+
+def key(rv: CropReviewer, name: str, kind: str = "keydown", **modifiers) -> None:
+    """A key pressed while the reviewer holds the keyboard (shift, ctrl, alt, meta: False unless given)."""
+    page(rv, **{"kind": kind, "key": name, "code": "", "shift": False, "ctrl": False, "alt": False, "meta": False,
+                "repeat": False, **modifiers})
 
 
 def drag_canvas(rv: CropReviewer, start: tuple[float, float], end: tuple[float, float], steps: int = 3) -> None:

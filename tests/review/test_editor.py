@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cropkit.review.editor import MIN_SIDE, CropBox, CropEditor, handle_points, resize_box
+from cropkit.geometry import inside_turned
+from cropkit.review.editor import MIN_SIDE, CropBox, CropEditor, handle_points, ratio_name, resize_box
 
 
 def editor(*boxes, aspect=None, width=400, height=300) -> CropEditor:
@@ -53,9 +54,12 @@ def test_moving_a_crop_keeps_its_size_and_stops_at_the_edge():
     assert e.boxes[0].changed and not CropBox((1, 2, 3, 4), (1.3, 2, 3, 4)).changed
 
 
-def test_press_on_nothing_starts_no_drag_and_a_resize_keeps_the_minimum_side():
+def test_a_click_outside_every_crop_adds_none_and_a_resize_keeps_the_minimum_side():
     e = editor((50, 50, 150, 150))
-    assert not e.press(300, 250) and not e.dragging
+    assert e.press(300, 250) == "draw"
+    e.move(301, 251)  # under the drawing threshold: no crop yet
+    e.release()
+    assert len(e.boxes) == 1 and not e.dragging
     assert e.press(150, 150)  # the south-east corner
     e.move(0, 0)
     assert e.boxes[0].box == pytest.approx((50, 50, 50 + MIN_SIDE, 50 + MIN_SIDE))
@@ -81,3 +85,75 @@ def test_add_box_is_centred_at_the_locked_aspect_and_becomes_active():
     x0, y0, x1, y1 = e.boxes[1].box
     assert (x1 - x0) / (y1 - y0) == pytest.approx(16 / 9) and x1 - x0 == pytest.approx(0.6 * 400)
     assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((200, 150))
+
+
+def test_an_edge_is_grabbed_anywhere_along_it_not_only_at_its_handle():
+    e = editor((100, 50, 300, 250))
+    assert e.hit(300, 71, tolerance=6) == (0, "e")  # 21 px from the e handle's neighbour corner, 79 from "e"
+    assert e.press(302, 71, tolerance=6) == "e"
+    e.move(262, 90)  # dragged left (and a little down): only the right edge moves
+    e.release()
+    assert e.boxes[0].box == pytest.approx((100, 50, 260, 250))
+    assert e.hit(180, 248, tolerance=6) == (0, "s") and e.hit(103, 247, tolerance=6) == (0, "sw")
+    assert e.cursor(180, 248, 6) == "ns-resize" and e.cursor(150, 150, 6) == "move"
+    assert e.cursor(350, 280, 6) == "crosshair"
+
+
+def test_dragging_outside_the_crops_draws_a_new_one_at_the_locked_aspect():
+    e = editor((10, 10, 60, 60), aspect=1.5)
+    assert e.press(100, 100) == "draw"
+    e.move(160, 110)
+    e.move(220, 130)  # 120 wide: the wider drag decides, 80 high at 3:2
+    assert e.drawing and len(e.boxes) == 2 and e.active == 1
+    e.release()
+    assert e.boxes[1].box == pytest.approx((100, 100, 220, 180)) and e.boxes[1].added
+    e.press(390, 290)  # drawn up and left from near the corner, beyond the image: kept inside at 3:2
+    e.move(-500, 200)
+    e.release()
+    x0, y0, x1, y1 = e.boxes[2].box
+    assert x0 >= 0 and (x1, y1) == pytest.approx((390, 290)) and (x1 - x0) / (y1 - y0) == pytest.approx(1.5)
+    assert ratio_name(e.boxes[2].box) == "3:2" and ratio_name((0, 0, 110, 100)) == "1.10:1"
+
+
+def test_nudge_remove_next_and_esc_back_to_the_suggestion():
+    e = editor((50, 50, 150, 150))
+    e.nudge(1, 0)
+    e.nudge(0, -10)
+    assert e.boxes[0].box == pytest.approx((51, 40, 151, 140)) and e.changed
+    e.nudge(-1000, 0)
+    assert e.boxes[0].box[0] == 0
+    assert not e.remove_active()  # the suggestion is rejected, not removed
+    e.add_box()
+    assert e.active == 1 and e.remove_active() and len(e.boxes) == 1
+    e.add_box()
+    e.next_active()
+    assert e.active == 0
+    e.set_angle(4)
+    e.reset()
+    assert e.boxes[0].box == (50, 50, 150, 150) and len(e.boxes) == 1 and e.angle == 0 and not e.changed
+
+
+def test_swap_orientation_keeps_the_centre_and_area():
+    e = editor((100, 100, 200, 180))  # 100 x 80, free
+    e.swap_orientation()
+    x0, y0, x1, y1 = e.boxes[0].box
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(0.8) and (x1 - x0) * (y1 - y0) == pytest.approx(8000)
+    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((150, 140))
+
+
+@pytest.mark.parametrize("angle", [-45, -12.5, 3, 30])
+def test_straightening_keeps_every_crop_on_the_turned_image(angle):
+    e = editor((0, 0, 400, 300), (300, 200, 390, 290), aspect=None)
+    e.set_angle(angle)
+    for b in e.boxes:
+        assert inside_turned(b.box, angle, 400, 300)
+    assert e.boxes[0].box[2] - e.boxes[0].box[0] < 400  # the full frame had to shrink
+    x0, y0, x1, y1 = e.boxes[0].box
+    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((200, 150))  # about the centre
+    before = e.boxes[0].box
+    e.press((x0 + x1) / 2, (y0 + y1) / 2)  # dragging it towards a corner stops where the turned image ends
+    e.move(2000, 2000)
+    e.release()
+    assert inside_turned(e.boxes[0].box, angle, 400, 300) and e.boxes[0].box != before
+    e.set_angle(90)
+    assert e.angle == 45
