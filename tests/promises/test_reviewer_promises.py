@@ -25,7 +25,7 @@ from cropkit.review.pictures import read_companion
 from cropkit.review.queue import order_queue, pending_images
 from cropkit.review.session import ReviewSession
 from cropkit.review.start import open_reviewer
-from cropkit.review.widget import CropReviewer
+from cropkit.review.widget import CropReviewer, Retrained
 from tests.conftest import TINY, TINY_CONFIG
 from tests.helpers.small_disk import tmpfs
 from tests.libgen import square_on_subject, subject_photo
@@ -104,7 +104,7 @@ def test_double_enter_before_an_unreadable_image_logs_once(tmp_path, proposer, b
     key(rv, "s")
     key(rv, "Enter")
     assert [ln["image"] for ln in lines(root)] == ["data/training_data/p0.jpg", "data/training_data/p2.jpg"]
-    assert s.done and "2 decisions" in panel(rv)
+    assert s.done and "2 decided" in panel(rv) and "1 image skipped" in panel(rv)
 
 
 def test_the_reviewer_opens_with_a_truncated_first_image_and_in_uncertain_order(tmp_path, proposer):
@@ -230,8 +230,9 @@ def test_undo_after_retrain_logs_the_restored_box_under_the_proposer_that_sugges
     root = make_root(tmp_path, proposer, pending=2, decided=4)
     layout = Layout.from_args(root)
     session = ReviewSession(Suggester.open(root), order_queue(pending_images(layout), "file"))
-    rv = CropReviewer(session, retrain=lambda: run_train(TrainOptions(
-        root=root, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None).proposer)
+    rv = CropReviewer(session, retrain=lambda _bar: Retrained(run_train(TrainOptions(
+        root=root, arch=TINY, weights="none", steps=40, progress=False, workers=0), log=lambda _m: None).proposer,
+        "v2 suggests"))
     suggested = [round(v, 1) for v in session.boxes[0].box]
     key(rv, "Enter")
     rv.buttons["retrain"].click()
