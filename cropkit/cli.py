@@ -37,6 +37,23 @@ free version, with metadata and held-out metrics against the baselines.
 """
 
 
+IMPORT_HELP = """\
+Read crops you already made into ROOT/data/ai_data/logs/training_log.jsonl, one line per crop with
+"source" and "origin". Nothing is written beside your photos; a second run adds nothing, and a crop
+changed at its source since replaces the old line (through an undo line). Paths outside the library are
+skipped with the reason. Every kind has --dry-run.
+
+  cropkit import xmp                      Lightroom / Camera Raw (crs:) and darktable crops from the
+                                          library's XMP sidecars (IMG_1.xmp, IMG_1.jpg.xmp) and XMP
+                                          embedded in JPEG and TIFF files
+  cropkit import catalog CATALOG.lrcat    a Lightroom Classic catalog (read from a private copy)
+  cropkit import exports ORIGINALS EXPORTS
+                                          exported crops located in their originals (matched by name,
+                                          else by content); boxes scoring below --min-confidence are
+                                          reported, not logged
+"""
+
+
 class _OldSpelling(argparse.Action):
     """A renamed flag's old spelling, kept for one release: it still works, says the new one, and is hidden
     from --help."""
@@ -235,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("dir", nargs="?", metavar="DIR", help="folder to clean (default: ROOT/data/training_data)")
     cl.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     cl.set_defaults(func=_cmd_clean_sidecars)
+
+    im = command("import", "root", "library", help="read the crops you already made (Lightroom, Camera Raw, "
+                 "darktable, exported crops) into the log", description=IMPORT_HELP,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    im.add_argument("kind", choices=["xmp", "catalog", "exports"], help="what to read (see above)")
+    im.add_argument("paths", nargs="*", metavar="PATH", help="catalog: the .lrcat file; exports: ORIGINALS EXPORTS")
+    im.add_argument("--dry-run", action="store_true", help="say what would be imported, write nothing")
+    im.add_argument("--map", metavar="OLD=NEW", help="catalog: the library moved; rewrite paths starting OLD")
+    im.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                    help="exports: the match score (0-1) a recovered box needs to be logged (default: 0.8)")
+    im.set_defaults(func=_cmd_import)
 
     sl = command("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
                  description="Build the demo library from real photographs that ship inside the scikit-image, "
@@ -440,6 +468,30 @@ def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
         raise CropkitError(f"clean-sidecars: {folder} is not a folder")
     for line in clean_sidecars(folder, layout.ai_data, dry_run=args.dry_run).lines():
         print(line)
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from cropkit.layout import Layout
+    from cropkit.sources.exports import MIN_CONFIDENCE
+    from cropkit.sources.run import run_import
+
+    wanted = {"xmp": 0, "catalog": 1, "exports": 2}[args.kind]
+    if len(args.paths) != wanted:
+        usage = {"xmp": "cropkit import xmp", "catalog": "cropkit import catalog CATALOG.lrcat",
+                 "exports": "cropkit import exports ORIGINALS EXPORTS"}[args.kind]
+        raise CropkitError(f"import {args.kind} takes {wanted} path(s): {usage}")
+    path_map = None
+    if args.map:
+        if "=" not in args.map:
+            raise CropkitError(f"--map {args.map!r}: write OLD=NEW (the start of the catalog's paths, and its "
+                               "replacement)")
+        path_map = tuple(args.map.split("=", 1))
+    layout = Layout.from_args(args.root, args.images)
+    for summary in run_import(args.kind, layout, [Path(p) for p in args.paths], args.dry_run, path_map,
+                              MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence):
+        for line in summary.lines():
+            print(line)
     return 0
 
 

@@ -110,12 +110,13 @@ class CropDecision:
     source: str | None = None
     hash: str | None = None
     angle: float = 0.0
+    origin: str | None = None  # where in its source an imported crop was found (a sidecar, a catalog entry, ...)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CropDecision:
         width, height = _size(obj, "width"), _size(obj, "height")
         return cls(safe_image_path(obj.get("image")), width, height, _box(obj, "crop", width, height), _ts(obj),
-                   _optional_str(obj, "source"), _optional_str(obj, "hash"), _angle(obj))
+                   _optional_str(obj, "source"), _optional_str(obj, "hash"), _angle(obj), _optional_str(obj, "origin"))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -52,10 +52,7 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
     width, height = img.size
     if width * height > MAX_PIXELS:
         raise DecodeError("too-large", f"{width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
-    try:
-        orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
-    except Exception:  # a broken EXIF block must not lose the picture
-        orientation = 1
+    orientation = exif_orientation(img)
     full_size = (height, width) if orientation in _TRANSPOSED else (width, height)
     if isinstance(img, JpegImagePlugin.JpegImageFile):  # JPEG and MPO (camera JPEGs with extra frames)
         img.draft("RGB", (min_size, min_size))
@@ -70,6 +67,15 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
         with contextlib.suppress(Exception):  # an unusable orientation tag: keep the stored orientation
             img = ImageOps.exif_transpose(img)
     return to_rgb(img, min_size), full_size
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The image's EXIF orientation, 1 to 8 (1 when absent, broken or out of range)."""
+    try:
+        orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not lose the picture
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
 
 
 def to_rgb(img: Image.Image, min_size: int | None = None) -> Image.Image:
