@@ -81,6 +81,17 @@ def test_lightroom_xmp_sidecars_and_embedded_for_every_orientation(tmp_path, ang
     assert again.imported == 0 and again.known == 16 and (layout.logs / TRAINING_LOG).read_bytes() == log
 
 
+def test_xmp_embedded_in_a_tiff_is_read(tmp_path):
+    layout, images = library(tmp_path)
+    corners, fractions = stored_crop(7, -5.0)
+    marked_photo(corners).save(images / "scan.tif", tiffinfo={700: lightroom_xmp(*fractions, -5.0, 1)})
+    (summary, _dt) = run_import("xmp", layout)
+    (crop,) = crops_by_image(layout, "lightroom-xmp")["scan.tif"]
+    box, off = expected_box(images / "scan.tif", crop.angle)
+    assert summary.imported == 1 and crop.origin == "scan.tif#xmp" and crop.angle == 5.0
+    assert off < 2.5 and iou(crop.crop, box) >= 0.98
+
+
 def test_a_crop_changed_at_its_source_replaces_the_old_line_and_dry_run_writes_nothing(tmp_path):
     layout, images = library(tmp_path)
     corners, fractions = stored_crop(1, 0.0)
