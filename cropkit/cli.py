@@ -51,6 +51,8 @@ skipped with the reason. Every kind has --dry-run.
                                           exported crops located in their originals (matched by name,
                                           else by content); boxes scoring below --min-confidence are
                                           reported, not logged
+
+cropkit import KIND --help tells more about each.
 """
 
 
@@ -253,16 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     cl.set_defaults(func=_cmd_clean_sidecars)
 
-    im = command("import", "root", "library", help="read the crops you already made (Lightroom, Camera Raw, "
-                 "darktable, exported crops) into the log", description=IMPORT_HELP,
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    im.add_argument("kind", choices=["xmp", "catalog", "exports"], help="what to read (see above)")
-    im.add_argument("paths", nargs="*", metavar="PATH", help="catalog: the .lrcat file; exports: ORIGINALS EXPORTS")
-    im.add_argument("--dry-run", action="store_true", help="say what would be imported, write nothing")
-    im.add_argument("--map", metavar="OLD=NEW", help="catalog: the library moved; rewrite paths starting OLD")
-    im.add_argument("--min-confidence", type=float, default=None, metavar="X",
-                    help="exports: the match score (0-1) a recovered box needs to be logged (default: 0.8)")
-    im.set_defaults(func=_cmd_import)
+    im = command("import", help="read the crops you already made (Lightroom, Camera Raw, darktable, exported "
+                 "crops) into the log", description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = im.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    def kind(name: str, help: str) -> argparse.ArgumentParser:
+        p = kinds.add_parser(name, parents=[shared["root"], shared["library"]], help=help, description=help)
+        p.add_argument("--dry-run", action="store_true", help="say what would be imported, write nothing")
+        p.set_defaults(func=_cmd_import)
+        return p
+
+    kind("xmp", "Lightroom / Camera Raw (crs:) and darktable crops from the library's XMP sidecars (IMG_1.xmp, "
+                "IMG_1.jpg.xmp) and XMP embedded in JPEG and TIFF files")
+    cat = kind("catalog", "the crops of a Lightroom Classic catalog (read from a private copy)")
+    cat.add_argument("catalog", metavar="CATALOG.lrcat", help="the catalog file")
+    cat.add_argument("--map", metavar="OLD=NEW", help="the library moved: rewrite catalog paths starting OLD")
+    exp = kind("exports", "exported crops located in their originals (matched by name, else by content)")
+    exp.add_argument("originals", metavar="ORIGINALS", help="the folder of originals (inside the library)")
+    exp.add_argument("exports", metavar="EXPORTS", help="the folder of exported crops")
+    exp.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                     help="the match score (0-1) a recovered box needs to be logged (default: 0.8)")
 
     sl = command("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
                  description="Build the demo library from real photographs that ship inside the scikit-image, "
@@ -476,20 +488,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from cropkit.sources.exports import MIN_CONFIDENCE
     from cropkit.sources.run import run_import
 
-    wanted = {"xmp": 0, "catalog": 1, "exports": 2}[args.kind]
-    if len(args.paths) != wanted:
-        usage = {"xmp": "cropkit import xmp", "catalog": "cropkit import catalog CATALOG.lrcat",
-                 "exports": "cropkit import exports ORIGINALS EXPORTS"}[args.kind]
-        raise CropkitError(f"import {args.kind} takes {wanted} path(s): {usage}")
     path_map = None
-    if args.map:
+    if getattr(args, "map", None):
         if "=" not in args.map:
             raise CropkitError(f"--map {args.map!r}: write OLD=NEW (the start of the catalog's paths, and its "
                                "replacement)")
         path_map = tuple(args.map.split("=", 1))
+    sources = {"xmp": [], "catalog": [getattr(args, "catalog", "")],
+               "exports": [getattr(args, "originals", ""), getattr(args, "exports", "")]}[args.kind]
+    confidence = getattr(args, "min_confidence", None)
     layout = Layout.from_args(args.root, args.images)
-    for summary in run_import(args.kind, layout, [Path(p) for p in args.paths], args.dry_run, path_map,
-                              MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence):
+    summaries = run_import(args.kind, layout, [Path(p) for p in sources], args.dry_run, path_map,
+                           MIN_CONFIDENCE if confidence is None else confidence)
+    shown = [s for s in summaries if s.imported or s.known or s.skipped] or summaries[:1]
+    for summary in shown:
         for line in summary.lines():
             print(line)
     return 0

@@ -11,8 +11,9 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
+from cropkit.errors import CropkitError
 from cropkit.extract.decode import exif_orientation
 from cropkit.extract.scan import Found, find_images
 from cropkit.fileio import read_source_bytes
@@ -29,7 +30,11 @@ LIGHTROOM_XMP, DARKTABLE_XMP, CATALOG, EXPORT = "lightroom-xmp", "darktable-xmp"
 def upright_size(path: Path) -> tuple[int, int, int, bytes]:
     """An image's upright width and height, its EXIF orientation, and its bytes (read once, read-only)."""
     data, _ = read_source_bytes(path)
-    with Image.open(io.BytesIO(data)) as img:
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError):
+        raise ValueError("not a readable image (unknown or corrupt format)") from None
+    with img:
         width, height = img.size
         orientation = exif_orientation(img)
     return (height, width, orientation, data) if orientation >= 5 else (width, height, orientation, data)
@@ -53,7 +58,8 @@ def xmp_crops(images: Path, prune: Path | None = None) -> Iterator[tuple[str, Im
             width, height, orientation, data = upright_size(found.path)
             packets = list(_packets(found.path, data))
         except Exception as exc:  # one unreadable image or sidecar never stops the import
-            yield LIGHTROOM_XMP, Skip(found.path.name, "unreadable", f"{type(exc).__name__}: {exc}")
+            detail = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            yield LIGHTROOM_XMP, Skip(found.path.name, "unreadable", detail)
             continue
         for origin, packet in packets:
             try:
@@ -119,5 +125,11 @@ def run_import(kind: str, layout: Layout, sources: list[Path] | None = None, dry
         return [merge_crops(layout, CATALOG, catalog_crops(sources[0], layout.images, path_map), dry_run)]
     if kind == "exports":
         originals, exports = sources
+        for name, folder in (("ORIGINALS", originals), ("EXPORTS", exports)):
+            if not folder.is_dir():
+                raise CropkitError(f"import exports: {name} {folder} is not a folder")
+        if not inside(originals, layout.images):
+            raise CropkitError(f"import exports: ORIGINALS {originals} is outside the library {layout.images}; "
+                               "the log names images relative to it (use --images to point at the library)")
         return [merge_crops(layout, EXPORT, find_export_crops(originals, exports), dry_run, min_confidence)]
     raise ValueError(f"import kind {kind!r}: choose xmp, catalog or exports")

@@ -329,8 +329,11 @@ def test_import_from_the_command_line_says_what_it_did(tmp_path, capsys):
     assert main(["import", "xmp", "--root", str(tmp_path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "lightroom-xmp: would import 1 crop(s)" in out and "dry run: nothing was written" in out
-    assert main(["import", "catalog", "--root", str(tmp_path)]) == 2
-    assert "takes 1 path(s)" in capsys.readouterr().err
+    assert main(["import", "exports", "--root", str(tmp_path), str(tmp_path / "nowhere"), str(images)]) == 2
+    err = capsys.readouterr().err
+    assert "ORIGINALS" in err and "nowhere is not a folder" in err
+    assert main(["import", "exports", str(tmp_path), str(images), "--root", str(tmp_path)]) == 2
+    assert "outside the library" in capsys.readouterr().err
     assert main(["import", "xmp", "--root", str(tmp_path)]) == 0
     assert "lightroom-xmp: imported 1 crop(s)" in capsys.readouterr().out
 
