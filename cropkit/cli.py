@@ -133,6 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="try again files that failed before and have not changed since")
     ex.add_argument("--sidecars", action="store_true",
                     help="also write <image>.embedding.npy and <image>.phash beside each image (new files only)")
+    ex.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local: worker processes on this machine (default); ray: a Ray cluster (pip install "
+                         "'cropkit[ray]'), same files and cache lines")
+    ex.add_argument("--address", metavar="auto|HOST:PORT", default=None,
+                    help="ray: the cluster to join (auto: the one `ray start` made here; default: start a local one)")
+    ex.add_argument("--num-gpus", type=float, default=0.0, metavar="G",
+                    help="ray: GPUs per encoder actor (default: 0)")
+    ex.add_argument("--encoders", type=_positive, default=1, metavar="N",
+                    help="ray: encoder actors, one model load each (default: 1)")
+    ex.add_argument("--cpus-per-task", type=float, default=1.0, metavar="C",
+                    help="ray: CPUs each read-hash-decode task takes (default: 1)")
     ex.set_defaults(func=_cmd_extract)
 
     tr = command("train", *encoder, help="learn a crop proposer from the logged decisions",
@@ -309,12 +320,15 @@ def _positive(text: str) -> int:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from cropkit.extract.options import ExtractOptions
     from cropkit.extract.pipeline import run_extract
+    from cropkit.extract.ray_engine import RayOptions
 
     _register(args)
+    ray = RayOptions(args.address, args.cpus_per_task, args.encoders, args.num_gpus) if args.engine == "ray" else None
     opts = ExtractOptions(
         root=args.root, images=args.images, arch=args.arch, weights=args.weights, device=args.device,
         precision=args.precision, batch_size=args.batch_size, workers=args.workers, max_images=args.max_images,
         force=args.force, retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
+        engine=args.engine, ray=ray,
     )
     summary = run_extract(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(summary.lines()))

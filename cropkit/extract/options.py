@@ -25,3 +25,5 @@ class ExtractOptions:
     sidecars: bool = False
     progress: bool = True
     paths: list[Path] | None = None  # just these files instead of scanning the library
+    engine: str = "local"  # local (worker processes on this machine) or ray (a Ray cluster)
+    ray: object | None = None  # cropkit.extract.ray_engine.RayOptions for the ray engine (None: a local cluster)

@@ -151,7 +151,22 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     if cue_todo:
         log(f"adding cues {stores.cues.version} to {len(cue_todo)} cached images (their CLIP features are kept)")
         todo += _add_cues(cue_todo, layout, cache, stores, opts, summary)
-    if todo:
+    if todo and opts.engine == "ray":
+        from cropkit.extract.ray_engine import RayOptions, ray_encoded
+        from cropkit.features.encoder import check_arch, image_size_of
+        from cropkit.features.weights import resolve_weights
+
+        check_arch(arch)
+        resolved = resolve_weights(arch, weights)
+        batch = opts.batch_size or 32
+        ray_opts = opts.ray or RayOptions()
+        log(f"encoding {len(todo)} images with {mid} on Ray ({ray_opts.address or 'a local cluster'}, "
+            f"{ray_opts.encoders} encoder(s), {ray_opts.gpus_per_encoder:g} GPU each, batch {batch})")
+        encode_start = time.perf_counter()
+        _store_all(todo, ray_encoded(todo, image_size_of(arch), arch, resolved, opts.device, opts.precision, batch,
+                                     ray_opts), layout, cache, stores, opts, summary)
+        summary.encode_seconds = time.perf_counter() - encode_start
+    elif todo:
         from cropkit.features.encoder import ClipEncoder, check_arch, pick_device
         from cropkit.features.weights import resolve_weights
 
@@ -161,7 +176,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         log(f"encoding {len(todo)} images with {mid} on {encoder.device} ({encoder.precision}, "
             f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d, batch {opts.batch_size})")
         encode_start = time.perf_counter()
-        _encode_all(todo, encoder, layout, cache, stores, opts, summary)
+        _store_all(todo, _encoded(todo, encoder, opts), layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start
     if opts.paths is None:  # a whole-library run names the root's library and encoder from now on
         remember(layout.ai_data, arch=arch, weights=weights_spec(weights),
@@ -241,31 +256,47 @@ def _add_cues(cue_todo: list[Found], layout: Layout, cache: ProcessedCache, stor
     return changed
 
 
-def _encode_all(todo: list[Found], encoder, layout: Layout, cache: ProcessedCache,
-                stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
-    workers = opts.workers
-    bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
+def _encoded(todo: list[Found], encoder, opts: ExtractOptions) -> Iterator[tuple[Prepared | Failed, object, object]]:
+    """The local engine: images prepared in worker processes, encoded here in batches; (prepared or failed, global
+    embedding, grid) in ``todo``'s order."""
     batch: list[Prepared] = []
+    for result in _prepared(todo, encoder.image_size, opts.workers, window=max(2 * opts.batch_size,
+                                                                               4 * opts.workers)):
+        if isinstance(result, Failed):
+            yield result, None, None
+            continue
+        batch.append(result)
+        if len(batch) >= opts.batch_size:
+            yield from _encode_batch(batch, encoder)
+            batch = []
+    if batch:
+        yield from _encode_batch(batch, encoder)
 
-    def flush() -> None:
-        _store_batch(batch, encoder, layout, cache, stores, opts, summary)
-        bar.update(len(batch))
-        batch.clear()
 
+def _encode_batch(batch: list[Prepared], encoder) -> Iterator[tuple[Prepared, object, object]]:
+    global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
+    for i, p in enumerate(batch):
+        yield p, global_emb[i], grid[i]
+
+
+def _store_all(todo: list[Found], results: Iterator[tuple[Prepared | Failed, object, object]], layout: Layout,
+               cache: ProcessedCache, stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
+    """Store each image's results as they come (either engine): files, then the cache line."""
+    bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
     try:
-        for result in _prepared(todo, encoder.image_size, workers, window=max(2 * opts.batch_size, 4 * workers)):
+        for result, global_emb, grid in results:
+            bar.update(1)
             if isinstance(result, Failed):
                 summary.failed[result.kind] += 1
                 cache.append(CacheEntry(layout.relative_name(result.path), result.size, result.mtime_ns,
                                         stores.features.encoder_id, "failed", error={"kind": result.kind,
                                                                          "message": result.message}))
-                bar.update(1)
                 continue
-            batch.append(result)
-            if len(batch) >= opts.batch_size:
-                flush()
-        if batch:
-            flush()
+            if not store_prepared(result, global_emb, grid, layout, cache, stores, force=opts.force):
+                summary.deduplicated += 1
+            if opts.sidecars:
+                _write_sidecars(result.path, global_emb, result.phash, result.cues, stores, summary)
+            summary.processed += 1
     finally:
         bar.close()
 
@@ -293,18 +324,6 @@ def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) 
     finally:
         for fut in pending:
             fut.cancel()
-
-
-def _store_batch(batch: list[Prepared], encoder, layout: Layout, cache: ProcessedCache,
-                 stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
-    """Encode one batch and store each image's results."""
-    global_emb, grid = encoder.encode(np.stack([p.pixels for p in batch]))
-    for i, p in enumerate(batch):
-        if not store_prepared(p, global_emb[i], grid[i], layout, cache, stores, force=opts.force):
-            summary.deduplicated += 1
-        if opts.sidecars:
-            _write_sidecars(p.path, global_emb[i], p.phash, p.cues, stores, summary)
-        summary.processed += 1
 
 
 def _write_sidecars(image: Path, global_emb, phash: str | None, cues: Cues, stores: Stores,

@@ -45,6 +45,12 @@ def register_arch_configs(path: str | Path) -> None:
     open_clip.factory._MODEL_CONFIGS.update(configs)  # what open_clip.add_model_config does, from checked data
 
 
+def image_size_of(arch: str) -> int:
+    """An architecture's input side from its open_clip config, without building the model."""
+    size = ((open_clip.get_model_config(arch) or {}).get("vision_cfg") or {}).get("image_size", 224)
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
 def _read_arch_config(file: Path) -> dict:
     """One open_clip architecture config: a small regular JSON file holding an object with embed_dim, vision_cfg
     and text_cfg, nested at most a few levels."""
