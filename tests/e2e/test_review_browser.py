@@ -130,9 +130,13 @@ def _open_and_run(page, url: str, first: str) -> None:
     page.wait_for_selector(".jp-Notebook", timeout=120_000)
     page.wait_for_selector("text=| Idle", timeout=120_000)  # the kernel is up
     for attempt in range(6):  # on a cold start the menu can answer before the notebook is wired up
-        page.click("text=Run", timeout=30_000)
-        page.click("text=Run All Cells", timeout=30_000)
         try:
+            select = page.locator(".jp-Dialog button:has-text('Select')")  # "Select Kernel", on a second notebook
+            if select.count():
+                select.first.click()
+                page.wait_for_timeout(500)
+            page.click("text=Run", timeout=20_000)
+            page.click("text=Run All Cells", timeout=20_000)
             page.wait_for_selector(f"text={first}", timeout=40_000)
             break
         except PlaywrightTimeout:
