@@ -235,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--decisions", type=_positive, default=14_000, help="library size (default: 14000)")
     bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
     bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
-    bn.add_argument("--only", choices=["learning", "extract"], help="run one half only")
+    bn.add_argument("--only", choices=["learning", "extract", "store"],
+                    help="run one part only (store: loading feature entries from per-image files and packed)")
+    bn.add_argument("--store-entries", type=_positive, default=1_000_000,
+                    help="synthetic feature entries for the store part (default: 1000000; about 4 GB of files)")
     bn.add_argument("--camera-images", type=_positive, default=128,
                     help="24 MP JPEGs for the extraction half, made once under ROOT/extract/camera (default: 128)")
     bn.set_defaults(func=_cmd_bench)
@@ -286,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("exports", metavar="EXPORTS", help="the folder of exported crops")
     exp.add_argument("--min-confidence", type=float, default=None, metavar="X",
                      help="the match score (0-1) a recovered box needs to be logged (default: 0.8)")
+
+    pk = command("pack", "root", help="gather the feature files into sharded matrices and an index (large "
+                 "libraries)", description="Pack the per-image feature files of ROOT's encoder into float16 "
+                 "shards (ROOT/data/ai_data/embeddings/<model>/packed/shard-*.npy) and a SQLite index of content "
+                 "hash, path and position. Training, evaluation and suggestion then memory-map the shards and fall "
+                 "back to per-image files for images extracted since. The per-image files are kept; a rerun "
+                 "replaces the pack.")
+    pk.set_defaults(func=_cmd_pack)
 
     sl = command("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
                  description="Build the demo library from real photographs that ship inside the scikit-image, "
@@ -458,6 +469,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     check_report_target(Path(args.out))
     report: dict = {}
+    if args.only == "store":
+        from cropkit.bench.store import format_store_report, run_store_bench
+
+        report["store"] = run_store_bench(Path(args.root) / "store", args.store_entries, log=log)
+        write_report(report, Path(args.out))
+        print(format_store_report(report["store"]))
+        print(f"report: {args.out}")
+        return 0
     if args.only != "learning":
         report["extract"] = run_extract_bench(Path(args.root) / "extract", args.camera_images, device=args.device,
                                               log=log)
@@ -518,6 +537,35 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for summary in shown:
         for line in summary.lines():
             print(line)
+    return 0
+
+
+def _cmd_pack(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm.auto import tqdm
+
+    from cropkit.features.cache import ProcessedCache
+    from cropkit.features.encoder_id import encoder_id
+    from cropkit.features.packed import pack
+    from cropkit.features.store import FeatureStore
+    from cropkit.layout import Layout
+    from cropkit.remembered import resolve_encoder
+
+    layout = Layout.from_args(args.root)
+    arch, weights = resolve_encoder(layout.ai_data, None, None)
+    mid = encoder_id(arch, weights)
+    cache = ProcessedCache(layout.processed_files, mid)
+    entries = [(e.hash, e.path) for e in cache.entries.values() if e.ok]
+    if not entries:
+        raise CropkitError(f"nothing to pack: no extracted images of {mid} under {layout.root}; run cropkit extract")
+    store = FeatureStore(layout.embeddings, mid)
+    started = time.perf_counter()
+    with tqdm(total=len(entries), unit="img", desc="pack") as bar:
+        packed, missing = pack(store.folder, entries, progress=bar)
+    print(f"packed:  {packed} images of {mid} in {time.perf_counter() - started:.1f} s into {store.folder / 'packed'}")
+    if missing:
+        print(f"missing: {missing} feature files (unreadable or absent): run cropkit extract, then pack again")
     return 0
 
 

@@ -190,9 +190,31 @@ class FeatureStore(NpyStore):
     def __init__(self, embeddings_dir: Path, encoder_id: str):
         super().__init__(embeddings_dir / encoder_folder_name(encoder_id))
         self.encoder_id = encoder_id
+        self._packed: object | None = None  # cropkit.features.packed.PackedFeatures, opened on first use
+        self._packed_checked = False
+
+    @property
+    def packed(self):
+        """The packed store (``cropkit pack``) when there is one, else None."""
+        if not self._packed_checked:
+            from cropkit.features.packed import PackedFeatures
+
+            self._packed, self._packed_checked = PackedFeatures.open(self.folder), True
+        return self._packed
+
+    def is_whole(self, content_hash: str, shape: tuple[int, ...] | None = None) -> bool:
+        if super().is_whole(content_hash, shape):
+            return True
+        array = self.packed.get(content_hash) if self.packed is not None else None
+        return array is not None and (shape is None or array.shape == tuple(shape))
+
+    def load_array(self, content_hash: str) -> np.ndarray:
+        """From the packed store when it holds the hash, else from the image's own file."""
+        array = self.packed.get(content_hash) if self.packed is not None else None
+        return array if array is not None else super().load_array(content_hash)
 
     def load(self, content_hash: str) -> Features:
-        """Read one feature file; raises ValueError when it is corrupt or not this store's shape."""
+        """Read one image's features; raises ValueError when they are corrupt or not this store's shape."""
         try:
             return unpack_features(self.load_array(content_hash))
         except ValueError as exc:
