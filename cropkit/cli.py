@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="try again files that failed before and have not changed since")
     ex.add_argument("--sidecars", action="store_true",
                     help="also write <image>.embedding.npy and <image>.phash beside each image (new files only)")
+    ex.add_argument("--decoder", choices=["auto", "cpu", "device"], default="auto",
+                    help="where JPEGs are decoded: device (nvJPEG on a CUDA GPU, others on the CPU), cpu, or auto "
+                         "(device on CUDA, else cpu; default)")
     ex.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="local: worker processes on this machine (default); ray: a Ray cluster (pip install "
                          "'cropkit[ray]'), same files and cache lines")
@@ -339,7 +342,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         root=args.root, images=args.images, arch=args.arch, weights=args.weights, device=args.device,
         precision=args.precision, batch_size=args.batch_size, workers=args.workers, max_images=args.max_images,
         force=args.force, retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
-        engine=args.engine, ray=ray,
+        engine=args.engine, ray=ray, decoder=args.decoder,
     )
     summary = run_extract(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(summary.lines()))

@@ -204,6 +204,15 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
     with_file = ["--arch", arch, "--weights", str(checkpoint_file(root / "weights", arch)), "--device", device,
                  *extra]
     _, _, peak_file = run_cropkit(root, root / "camera", ["--force", "--max-images", "32", *with_file])
+    decoders, agreement = {}, {}
+    if dev.type == "cuda":  # both decoders, end to end, in this same run, each into its own root
+        for decoder in ("cpu", "device"):
+            log(f"cropkit extract --decoder {decoder} ...")
+            out_d, _, _ = run_cropkit(root / f"decoder-{decoder}", root / "camera",
+                                      ["--force", "--batch-size", str(batch_size), "--decoder", decoder, *args])
+            md = re.search(r"processed:\s+(\d+) images in ([\d.]+) s", out_d)
+            decoders[decoder] = int(md.group(1)) / float(md.group(2))
+        agreement = feature_agreement(root / "decoder-cpu", root / "decoder-device")
     features = sorted((root / "data/ai_data/embeddings").rglob("*.npy"))
     cropkit = processed / encode_s
     # What any pipeline could reach here: the CPU work per image spread over every core, and never faster
@@ -221,8 +230,22 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
         "attainable_images_per_s": attainable, "ratio_cropkit_attainable": cropkit / attainable,
         "peak_rss_bytes": peak, "peak_rss_checkpoint_bytes": peak_file,
         "feature_bytes_per_image": features[0].stat().st_size if features else 0,
-        "cached_rerun_s": rerun_s,
+        "cached_rerun_s": rerun_s, "decoders_images_per_s": decoders, "decoder_agreement": agreement,
     }
+
+
+def feature_agreement(a: Path, b: Path) -> dict:
+    """Cosine similarity of the whole-frame embeddings two roots computed for the same files."""
+    from cropkit.features.store import read_npy
+
+    fa = {p.name: p for p in (a / "data/ai_data/embeddings").rglob("*.npy") if "packed" not in p.parts}
+    fb = {p.name: p for p in (b / "data/ai_data/embeddings").rglob("*.npy") if "packed" not in p.parts}
+    cos = []
+    for name in sorted(fa.keys() & fb.keys()):
+        x, y = read_npy(fa[name]).astype("float64"), read_npy(fb[name]).astype("float64")
+        cos.append(float((x[0] @ y[0]) / ((x[0] @ x[0]) ** 0.5 * (y[0] @ y[0]) ** 0.5)))
+    return {"images": len(cos), "cosine_min": min(cos, default=float("nan")),
+            "cosine_mean": sum(cos) / len(cos) if cos else float("nan")}
 
 
 def _device_name(dev) -> str:
@@ -249,4 +272,9 @@ def format_extract_report(r: dict) -> str:
         f"  the same with the weights loaded from a checkpoint file: {r['peak_rss_checkpoint_bytes'] / 2**30:.2f} GiB",
         f"  features per image: {r['feature_bytes_per_image']:,} bytes (target <= 65,536)",
         f"  cached rerun over the same files: {r['cached_rerun_s']:.2f} s",
+        *(f"  cropkit extract --decoder {name}: {v:.1f} images/s ({v / r['ceiling_images_per_s']:.2f} of the "
+          "ceiling)" for name, v in r.get("decoders_images_per_s", {}).items()),
+        *([f"  device vs CPU decoder, whole-frame embeddings of {r['decoder_agreement']['images']} images: cosine "
+           f"min {r['decoder_agreement']['cosine_min']:.4f}, mean {r['decoder_agreement']['cosine_mean']:.4f}"]
+          if r.get("decoder_agreement") else []),
     ])

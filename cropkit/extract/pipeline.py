@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from cropkit.errors import CropkitError
+from cropkit.extract.device_decode import pick_decoder, prepare_on_device, read_raw
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.prepare import Failed, Prepared, prepare_image
 from cropkit.extract.save import Stores, store_prepared
@@ -260,8 +261,12 @@ def _encoded(todo: list[Found], encoder, opts: ExtractOptions) -> Iterator[tuple
     """The local engine: images prepared in worker processes, encoded here in batches; (prepared or failed, global
     embedding, grid) in ``todo``'s order."""
     batch: list[Prepared] = []
-    for result in _prepared(todo, encoder.image_size, opts.workers, window=max(2 * opts.batch_size,
-                                                                               4 * opts.workers)):
+    window = max(2 * opts.batch_size, 4 * opts.workers)
+    if pick_decoder(opts.decoder, encoder.device.type) == "device":
+        results = _decoded_on_device(todo, encoder, opts, window)
+    else:
+        results = _prepared(todo, encoder.image_size, opts.workers, window)
+    for result in results:
         if isinstance(result, Failed):
             yield result, None, None
             continue
@@ -271,6 +276,21 @@ def _encoded(todo: list[Found], encoder, opts: ExtractOptions) -> Iterator[tuple
             batch = []
     if batch:
         yield from _encode_batch(batch, encoder)
+
+
+def _decoded_on_device(todo: list[Found], encoder, opts: ExtractOptions, window: int) -> Iterator[Prepared | Failed]:
+    """Workers read, hash and parse headers; JPEGs are decoded and resized on the encoder's device in batches."""
+    raws: list = []
+    for raw in _mapped(read_raw, todo, (), opts.workers, window):
+        if isinstance(raw, Failed):
+            yield raw
+            continue
+        raws.append(raw)
+        if len(raws) >= opts.batch_size:
+            yield from prepare_on_device(raws, encoder.image_size, encoder.device)
+            raws = []
+    if raws:
+        yield from prepare_on_device(raws, encoder.image_size, encoder.device)
 
 
 def _encode_batch(batch: list[Prepared], encoder) -> Iterator[tuple[Prepared, object, object]]:
@@ -303,20 +323,26 @@ def _store_all(todo: list[Found], results: Iterator[tuple[Prepared | Failed, obj
 
 def _prepared(todo: list[Found], size: int, workers: int, window: int) -> Iterator[Prepared | Failed]:
     """Prepare images in worker processes, in order, with at most ``window`` in flight."""
+    return _mapped(prepare_image, todo, (size,), workers, window)
+
+
+def _mapped(fn, todo: list[Found], args: tuple, workers: int, window: int) -> Iterator:
+    """``fn(path, *args, size, mtime_ns)`` for each image, in worker processes (none: here), in order, with at most
+    ``window`` in flight."""
     if workers == 0:
         for item in todo:
-            yield prepare_image(item.path, size, item.size, item.mtime_ns)
+            yield fn(item.path, *args, item.size, item.mtime_ns)
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_decode_worker_init) as pool:
-        yield from _bounded_map(pool, todo, size, window)
+        yield from _bounded_map(pool, fn, todo, args, window)
 
 
-def _bounded_map(pool: Executor, todo: Iterable[Found], size: int, window: int) -> Iterator[Prepared | Failed]:
+def _bounded_map(pool: Executor, fn, todo: Iterable[Found], args: tuple, window: int) -> Iterator:
     pending: deque[Future] = deque()
     try:
         for item in todo:
-            pending.append(pool.submit(prepare_image, item.path, size, item.size, item.mtime_ns))
+            pending.append(pool.submit(fn, item.path, *args, item.size, item.mtime_ns))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:

@@ -46,8 +46,8 @@ class Failed:
     message: str
 
 
-def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -1) -> Prepared | Failed:
-    """Read ``path`` once (read-only), hash its bytes (SHA-256), decode it reduced, squash it to the input."""
+def read_image(path: Path, size: int = -1, mtime_ns: int = -1) -> tuple[bytes, int, int] | Failed:
+    """The file's bytes (read once, read-only) and its size and mtime, or why it cannot be read."""
     try:
         data, st = read_source_bytes(path, max_bytes=MAX_FILE_BYTES)
     except ValueError as exc:
@@ -56,8 +56,21 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
         return Failed(path, size, mtime_ns, "not-a-file", exc.strerror or str(exc))
     except OSError as exc:
         return Failed(path, size, mtime_ns, "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
-    size, mtime_ns = st.st_size, st.st_mtime_ns
-    digest = _HashInBackground(data)  # SHA-256 and the decode both release the GIL: overlap them
+    return data, st.st_size, st.st_mtime_ns
+
+
+def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -1) -> Prepared | Failed:
+    """Read ``path`` once (read-only), hash its bytes (SHA-256), decode it reduced, squash it to the input."""
+    read = read_image(path, size, mtime_ns)
+    if isinstance(read, Failed):
+        return read
+    return prepare_bytes(path, *read, input_size)
+
+
+def prepare_bytes(path: Path, data: bytes, size: int, mtime_ns: int, input_size: int,
+                  digest: str | None = None) -> Prepared | Failed:
+    """The decode half of ``prepare_image`` on bytes already read (``digest``: their SHA-256 when known)."""
+    digest = _Known(digest) if digest else _HashInBackground(data)  # SHA-256 and the decode release the GIL
     try:
         img, (width, height) = decode_oriented_rgb(data, input_size)
         pixels = squash_to_square(img, input_size)
@@ -68,6 +81,14 @@ def prepare_image(path: Path, input_size: int, size: int = -1, mtime_ns: int = -
     except Exception as exc:  # never let one hostile file stop the run
         return Failed(path, size, mtime_ns, "decode-error", f"{type(exc).__name__}: {exc}")
     return Prepared(path, size, mtime_ns, digest.result(), phash, width, height, pixels, cues)
+
+
+class _Known:
+    def __init__(self, digest: str):
+        self.digest = digest
+
+    def result(self) -> str:
+        return self.digest
 
 
 class _HashInBackground:
