@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--sidecars", action="store_true",
                     help="also write <image>.embedding.npy and <image>.phash beside each image (new files only)")
     ex.add_argument("--decoder", choices=["auto", "cpu", "device"], default="auto",
-                    help="where JPEGs are decoded: device (nvJPEG on a CUDA GPU, others on the CPU), cpu, or auto "
-                         "(device on CUDA, else cpu; default)")
+                    help="where JPEGs are decoded: device (nvJPEG on a CUDA GPU, other files on the CPU) or cpu; "
+                         "auto (default) is cpu, measured faster on camera JPEGs (docs/benchmarks.md)")
     ex.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="local: worker processes on this machine (default); ray: a Ray cluster (pip install "
                          "'cropkit[ray]'), same files and cache lines")

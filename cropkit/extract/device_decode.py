@@ -45,13 +45,15 @@ class Raw:
 
 
 def pick_decoder(decoder: str, device_type: str) -> str:
-    """'device' or 'cpu' for a ``--decoder`` choice on a device of ``device_type`` (auto: the device on CUDA)."""
+    """'device' or 'cpu' for a ``--decoder`` choice on a device of ``device_type``. auto is the CPU: on an H200
+    with 16 cores, 24 MP camera JPEGs went faster through libjpeg's reduced (DCT-scaled) decode in the workers
+    (38-58 images/s) than through nvJPEG, which decodes every pixel (21-25 images/s; docs/benchmarks.md)."""
     if decoder not in DECODERS:
         raise CropkitError(f"--decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
     if decoder == "device" and device_type != "cuda":
         raise CropkitError("--decoder device decodes JPEGs with nvJPEG on a CUDA GPU; this run's device is "
                            f"{device_type}: use --decoder cpu (or auto)")
-    return "device" if decoder == "device" or (decoder == "auto" and device_type == "cuda") else "cpu"
+    return "device" if decoder == "device" else "cpu"
 
 
 def device_decodable(data: bytes) -> tuple[bool, int]:

@@ -278,6 +278,9 @@ def _encoded(todo: list[Found], encoder, opts: ExtractOptions) -> Iterator[tuple
         yield from _encode_batch(batch, encoder)
 
 
+DEVICE_DECODE_BATCH = 32  # JPEGs per device decode: 24 MP frames take 72 MB each there, and the encoder waits less
+
+
 def _decoded_on_device(todo: list[Found], encoder, opts: ExtractOptions, window: int) -> Iterator[Prepared | Failed]:
     """Workers read, hash and parse headers; JPEGs are decoded and resized on the encoder's device in batches."""
     raws: list = []
@@ -286,7 +289,7 @@ def _decoded_on_device(todo: list[Found], encoder, opts: ExtractOptions, window:
             yield raw
             continue
         raws.append(raw)
-        if len(raws) >= opts.batch_size:
+        if len(raws) >= min(opts.batch_size, DEVICE_DECODE_BATCH):
             yield from prepare_on_device(raws, encoder.image_size, encoder.device)
             raws = []
     if raws:
