@@ -238,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--decisions", type=_positive, default=14_000, help="library size (default: 14000)")
     bn.add_argument("--new-images", type=_positive, default=8, help="new 24 MP JPEGs to time (default: 8)")
     bn.add_argument("--out", default="data/bench/report.json", help="JSON report (default: data/bench/report.json)")
-    bn.add_argument("--only", choices=["learning", "extract", "store"],
-                    help="run one part only (store: loading feature entries from per-image files and packed)")
+    bn.add_argument("--only", choices=["learning", "extract", "store", "engines"],
+                    help="run one part only (store: loading feature entries from per-image files and packed; "
+                         "engines: extract with the local and the Ray engine)")
     bn.add_argument("--store-entries", type=_positive, default=1_000_000,
                     help="synthetic feature entries for the store part (default: 1000000; about 4 GB of files)")
     bn.add_argument("--camera-images", type=_positive, default=128,
@@ -472,6 +473,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     check_report_target(Path(args.out))
     report: dict = {}
+    if args.only == "engines":
+        from cropkit.bench.extract import format_engine_report, run_engine_bench
+
+        report["engines"] = run_engine_bench(Path(args.root) / "engines", min(args.camera_images, 32),
+                                             device=args.device, log=log)
+        write_report(report, Path(args.out))
+        print(format_engine_report(report["engines"]))
+        print(f"report: {args.out}")
+        return 0
     if args.only == "store":
         from cropkit.bench.store import format_store_report, run_store_bench
 

@@ -278,3 +278,28 @@ def format_extract_report(r: dict) -> str:
            f"min {r['decoder_agreement']['cosine_min']:.4f}, mean {r['decoder_agreement']['cosine_mean']:.4f}"]
           if r.get("decoder_agreement") else []),
     ])
+
+
+def run_engine_bench(root: Path, n_images: int = 32, arch: str = "ViT-B-32", weights: str = "none",
+                     device: str = "auto", log: Callable[[str], None] = print, extra: list[str] = ()) -> dict:
+    """``cropkit extract`` with the local engine and with the Ray engine (a local cluster) on the same camera
+    JPEGs, one after the other in this run: images/s while encoding, whole runs, and the ratio."""
+    root = claim_generated_root(root, "benchmark")
+    camera = root / "camera"
+    camera_library(camera, n_images, log)
+    out = {}
+    for engine in ("local", "ray"):
+        log(f"cropkit extract --engine {engine} ...")
+        text, seconds, _ = run_cropkit(root / f"engine-{engine}", camera, [
+            "--force", "--arch", arch, "--weights", weights, "--device", device, "--engine", engine, *extra])
+        m = re.search(r"processed:\s+(\d+) images in ([\d.]+) s", text)
+        out[engine] = {"images_per_s": int(m.group(1)) / float(m.group(2)), "whole_run_s": seconds}
+    out["ratio_ray_local"] = out["ray"]["images_per_s"] / out["local"]["images_per_s"]
+    out["images"] = n_images
+    return out
+
+
+def format_engine_report(r: dict) -> str:
+    return (f"extract engines on {r['images']} camera JPEGs: local {r['local']['images_per_s']:.2f} images/s "
+            f"(whole run {r['local']['whole_run_s']:.1f} s), ray {r['ray']['images_per_s']:.2f} images/s (whole run "
+            f"{r['ray']['whole_run_s']:.1f} s); ray/local = {r['ratio_ray_local']:.2f}")

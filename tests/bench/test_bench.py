@@ -49,3 +49,21 @@ def test_extract_bench_reports_ratios_memory_and_cached_rerun(tmp_path, monkeypa
     assert r["ratio_cropkit_attainable"] == r["cropkit_images_per_s"] / r["attainable_images_per_s"]
     assert 0 < r["feature_bytes_per_image"] <= 65536 and r["cached_rerun_s"] > 0
     assert "cropkit/ceiling" in bench_extract.format_extract_report(r)
+
+
+def test_the_engine_bench_runs_both_engines_on_the_same_files(tmp_path, monkeypatch):
+    import pytest
+
+    pytest.importorskip("ray", reason="the ray extra (make installs it)")
+    from cropkit.bench import extract as bench_extract
+    from tests.conftest import TINY, TINY_CONFIG
+
+    monkeypatch.setattr(bench_extract, "camera_library", _small_camera_library)
+    r = bench_extract.run_engine_bench(tmp_path, n_images=3, arch=TINY, log=lambda _m: None,
+                                       extra=["--arch-config", str(TINY_CONFIG)])
+    assert r["local"]["images_per_s"] > 0 and r["ray"]["images_per_s"] > 0
+    assert r["ratio_ray_local"] == r["ray"]["images_per_s"] / r["local"]["images_per_s"]
+    features = {e: sorted(p.read_bytes() for p in (tmp_path / f"engine-{e}/data/ai_data/embeddings").rglob("*.npy"))
+                for e in ("local", "ray")}
+    assert len(features["local"]) == 3 and features["local"] == features["ray"]
+    assert "ray/local" in bench_extract.format_engine_report(r)
