@@ -122,8 +122,19 @@ def _wait_for_lines(root: Path, n: int, timeout: float = 30, name: str = "sugges
     return _lines(root, name)
 
 
-def _open_and_run(page, url: str, first: str) -> None:
-    """Open a notebook, Run All, and wait until the reviewer shows its first image."""
+def _open_and_run(page, url: str, first: str, screenshot: str) -> Screen:
+    """Open a notebook, Run All, wait until the reviewer shows its first image (the page saved as ``screenshot``
+    either way), and bring its canvas into view."""
+    try:
+        _run_all(page, url, first)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / screenshot))
+    screen = Screen(page)
+    screen.canvas.scroll_into_view_if_needed()
+    return screen
+
+
+def _run_all(page, url: str, first: str) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(url)
@@ -215,12 +226,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
     with sync_playwright() as p:
         browser = _launch(p)
         page = browser.new_page(viewport=WINDOW)
-        try:
-            _open_and_run(page, url("review.ipynb"), f"1 of {N_PENDING}")
-        finally:
-            page.screenshot(path=str(ARTIFACTS / "review_start.png"))
-        screen = Screen(page)
-        screen.canvas.scroll_into_view_if_needed()
+        screen = _open_and_run(page, url("review.ipynb"), f"1 of {N_PENDING}", "review_start.png")
         cw, ch = screen.settle()
         cells = page.locator(".jp-Cell").count()
 
@@ -384,12 +390,7 @@ def test_cold_start_with_no_proposer_in_chromium(lab):
     with sync_playwright() as p:
         browser = _launch(p)
         page = browser.new_page(viewport=WINDOW)
-        try:
-            _open_and_run(page, url("cold.ipynb"), f"1 of {N_COLD}")
-        finally:
-            page.screenshot(path=str(ARTIFACTS / "review_cold_start.png"))
-        screen = Screen(page)
-        screen.canvas.scroll_into_view_if_needed()
+        screen = _open_and_run(page, url("cold.ipynb"), f"1 of {N_COLD}", "review_cold_start.png")
         screen.settle()
         page.wait_for_selector("text=no estimate yet", timeout=10_000)
         box = screen.canvas.bounding_box()
