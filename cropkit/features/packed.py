@@ -88,7 +88,7 @@ def pack(encoder_folder: Path, entries: Iterable[tuple[str, str]], shard_images:
     def flush() -> None:
         nonlocal rows
         if rows:
-            np.save(tmp / shard_name(len(list(tmp.glob("shard-*.npy")))), np.stack(rows), allow_pickle=False)
+            np.save(tmp / shard_name((packed - 1) // shard_images), np.stack(rows), allow_pickle=False)
             rows = []
 
     try:
