@@ -57,9 +57,14 @@ class PackedFeatures:
             part = wanted[start:start + 900]
             query = f"SELECT hash, shard, row FROM features WHERE hash IN ({','.join('?' * len(part))})"
             where.update({h: (s, r) for h, s, r in self.db.execute(query, part)})
-        out = {}
-        for h, (s, r) in sorted(where.items(), key=lambda kv: kv[1]):
-            out[h] = np.asarray(self._shard(s)[r])
+        out: dict[str, np.ndarray] = {}
+        by_shard: dict[int, list[tuple[int, str]]] = {}
+        for h, (s, r) in where.items():
+            by_shard.setdefault(s, []).append((r, h))
+        for s, found in by_shard.items():  # one sorted gather per shard, then views of it
+            found.sort()
+            block = self._shard(s)[np.array([r for r, _ in found])]
+            out.update(zip((h for _, h in found), block))
         return out
 
     def __len__(self) -> int:
