@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropkit.errors import CropkitError, LayoutError
@@ -16,6 +18,7 @@ class Layout:
 
     root: Path
     images: Path
+    _folders: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (dev, ino) -> walked path
 
     @classmethod
     def from_args(cls, root: str | Path = ".", images: str | Path | None = None) -> Layout:
@@ -79,17 +82,89 @@ class Layout:
     def library_inside_root(self) -> bool:
         return self.images == self.root or self.root in self.images.parents
 
-    def relative_name(self, path: Path) -> str:
-        """The name recorded in caches and logs, with '/' separators: relative to the root, or, for a library
-        outside the root, relative to that library; absolute for a file outside it (never logged)."""
+    @property
+    def _base(self) -> Path:
+        """The folder names are relative to: the root, or a library outside the root."""
+        return self.root if self.library_inside_root else self.images
+
+    def image_name(self, path: str | Path) -> str | None:
+        """The one name of an image file, as the library scan names it (relative to the root, or to a library
+        outside the root, with '/' separators), or None for a file outside the library.
+
+        The path may be relative to the current folder, hold ``..``, or come through a link to the library; a
+        file whose real folder lies elsewhere is named through the link folder inside the library that the scan
+        walks to it. The file itself is never followed (it may be a link)."""
+        base = self._base
+        lexical = Path(os.path.abspath(Path(path).expanduser()))
+        if (name := _name_under(lexical, base)) is not None:
+            return name
         try:
-            return path.relative_to(self.root if self.library_inside_root else self.images).as_posix()
-        except ValueError:
-            return path.as_posix()
+            real = lexical.parent.resolve() / lexical.name
+            real_base = base.resolve()
+        except (OSError, RuntimeError):  # a folder that is a link loop
+            return None
+        for candidate, top in ((real, base), (real, real_base)):
+            if (name := _name_under(candidate, top)) is not None:
+                return name
+        if not self._folders:
+            self._folders.update(_walked_folders(self.images))
+        for parent in real.parents:
+            with contextlib.suppress(OSError):
+                st = parent.stat()
+                if (walked := self._folders.get((st.st_dev, st.st_ino))) is not None:
+                    return _name_under(walked / real.relative_to(parent), base)
+        return None
+
+    def relative_name(self, path: Path) -> str:
+        """The name recorded in caches and logs (``image_name``); absolute for a file outside the library
+        (never logged)."""
+        name = self.image_name(path)
+        return name if name is not None else Path(path).as_posix()
 
     def image_path(self, name: str) -> Path:
         """The file a recorded name stands for (the inverse of ``relative_name``)."""
         return (self.root if self.library_inside_root else self.images) / name
+
+
+def _name_under(path: Path, top: Path) -> str | None:
+    try:
+        name = path.relative_to(top).as_posix()
+    except ValueError:
+        return None
+    return None if name == "." else name
+
+
+def _walked_folders(top: Path, limit: int = 1_000_000) -> dict[tuple[int, int], Path]:
+    """Each real folder below ``top`` by (device, inode), named as the scan walks it: the real folders first,
+    then those that links lead to (each once). Listed without touching access times."""
+    from cropkit.fileio import open_folder
+
+    found: dict[tuple[int, int], Path] = {}
+    pending, links = [top], []
+    while (pending or links) and len(found) < limit:
+        folder = pending.pop() if pending else links.pop(0)
+        try:
+            st = folder.stat()
+            key = (st.st_dev, st.st_ino)
+            if key in found:
+                continue
+            found[key] = folder
+            fd = open_folder(folder)
+        except OSError:
+            continue
+        try:
+            with os.scandir(fd) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(folder / entry.name)
+                        elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                            links.append(folder / entry.name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return found
 
 
 def claim_generated_root(root: str | Path, purpose: str) -> Path:
