@@ -21,7 +21,7 @@ from cropkit.errors import CropkitError
 from cropkit.extract.device_decode import pick_decoder, prepare_on_device, read_raw
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.prepare import Failed, Prepared, prepare_image
-from cropkit.extract.save import Stores, store_prepared
+from cropkit.extract.save import Stores, record_failure, store_prepared
 from cropkit.extract.scan import Found, Skipped, find_images, stat_image
 from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
 from cropkit.features.cache import CacheEntry, ProcessedCache
@@ -311,9 +311,7 @@ def _store_all(todo: list[Found], results: Iterator[tuple[Prepared | Failed, obj
             bar.update(1)
             if isinstance(result, Failed):
                 summary.failed[result.kind] += 1
-                cache.append(CacheEntry(layout.relative_name(result.path), result.size, result.mtime_ns,
-                                        stores.features.encoder_id, "failed", error={"kind": result.kind,
-                                                                         "message": result.message}))
+                record_failure(result, layout, cache, stores)
                 continue
             if not store_prepared(result, global_emb, grid, layout, cache, stores, force=opts.force):
                 summary.deduplicated += 1

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cropkit.extract.prepare import Prepared
+from cropkit.extract.prepare import Failed, Prepared
 from cropkit.extract.sidecars import SidecarRegistry
 from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import CueStore
+from cropkit.features.people import MODEL_ERROR
 from cropkit.features.store import FeatureStore, pack_features
 from cropkit.layout import Layout
 
@@ -23,6 +24,18 @@ class Stores:
     cues: CueStore
     sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
 
+
+NOT_THE_FILES = frozenset({MODEL_ERROR})  # failures of this process, never recorded against the file
+
+
+def record_failure(f: Failed, layout: Layout, cache: ProcessedCache, stores: Stores) -> bool:
+    """Record that a file failed, so later runs skip it until it changes (or ``--retry-failed``); a failure of
+    the process (its models) is not the file's and is not recorded: the next run tries the file again."""
+    if f.kind in NOT_THE_FILES:
+        return False
+    cache.append(CacheEntry(layout.relative_name(f.path), f.size, f.mtime_ns, stores.features.encoder_id, "failed",
+                            error={"kind": f.kind, "message": f.message}))
+    return True
 
 
 def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout: Layout, cache: ProcessedCache,

@@ -2,6 +2,10 @@
 
 MediaPipe is an extra (``pip install 'cropkit[people]'``; ``make`` installs it). Without it ``available()`` is
 False and the cues say so in their version, so a proposer never mixes cues made with and without people.
+
+A process has one set of graphs and they are not thread-safe (two callers at once break them for good: "Graph has
+errors"), nor is the redirect of file descriptor 2 that hushes them: both are used under one lock, and a graph that
+fails is built afresh once before the models are blamed (``PeopleModelError``, which is never the file's fault).
 """
 
 from __future__ import annotations
@@ -10,15 +14,26 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from cropkit.decisions import brief
+
 MEDIAPIPE_VERSION = "0.10.21"  # the last line whose wheel ships the legacy solutions' models
 INSTALL_HINT = f"pip install 'cropkit[people]' (mediapipe=={MEDIAPIPE_VERSION}, which needs numpy < 2)"
 HAND_POINTS = 21  # MediaPipe's hand landmarks, wrist first
 MIN_PERSON_SHARE = 0.01  # hands are looked for only where a face or this much of a person was found
+MODEL_ERROR = "model-error"  # the failure kind of a picture the models could not look at: the process's, not the file's
+_LOCK = threading.Lock()  # the graphs and the fd 2 redirect serve one caller at a time
+
+
+class PeopleModelError(RuntimeError):
+    """The people models failed in this process even when built afresh: not the picture's fault."""
+
+    kind = MODEL_ERROR
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +62,7 @@ class People:
 
 
 class _Models:
-    """The three MediaPipe graphs, built once per process (decode workers each build their own)."""
+    """The three MediaPipe graphs of this process (decode workers each build their own), used under ``_LOCK``."""
 
     def __init__(self):
         with _quiet_stderr():  # MediaPipe's C++ start-up notes ("Created TensorFlow Lite XNNPACK delegate" ...)
@@ -61,6 +76,9 @@ class _Models:
             blank = np.zeros((64, 64, 3), np.uint8)  # the first run of each graph prints more notes
             for graph in (self.faces, self.person, self.hands):
                 graph.process(blank)
+
+
+_built: _Models | None = None  # the process's graphs once built
 
 
 @contextlib.contextmanager
@@ -77,18 +95,42 @@ def _quiet_stderr():
         os.close(saved)
 
 
-@lru_cache(maxsize=1)
 def _models() -> _Models:
-    return _Models()
+    """The process's graphs, built on first use (call under ``_LOCK``)."""
+    global _built
+    if _built is None:
+        _built = _Models()
+    return _built
+
+
+def _drop_models() -> None:
+    """Forget graphs that failed (a graph in error refuses every later picture); the next use builds new ones."""
+    global _built
+    old, _built = _built, None
+    for graph in (old.faces, old.person, old.hands) if old is not None else ():
+        with contextlib.suppress(Exception):
+            graph.close()
 
 
 def detect_people(rgb: np.ndarray) -> People:
     """Person mask, faces and hands of an (H, W, 3) uint8 upright picture (about 512 px is plenty). Hands are looked
-    for only where there is someone (the hand model costs more than the other two together)."""
+    for only where there is someone (the hand model costs more than the other two together). Safe from any thread;
+    raises ``PeopleModelError`` when the models fail twice, the second time freshly built."""
     if not available():
         raise RuntimeError(f"MediaPipe is not installed: {INSTALL_HINT}")
-    models = _models()
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    with _LOCK:
+        for _ in range(2):
+            try:
+                return _detect(_models(), rgb)
+            except Exception as exc:  # a graph in error stays in error: build the graphs afresh, try once more
+                _drop_models()
+                failure = exc
+    raise PeopleModelError(f"the people models failed in this process, twice ({type(failure).__name__}: "
+                           f"{brief(str(failure))}); not the picture's fault: try it again") from failure
+
+
+def _detect(models: _Models, rgb: np.ndarray) -> People:
     mask = models.person.process(rgb).segmentation_mask
     person = np.clip(np.asarray(mask, np.float32), 0.0, 1.0) if mask is not None else np.zeros(rgb.shape[:2],
                                                                                                 np.float32)
