@@ -1,5 +1,8 @@
 """Named sidecar files beside images, owned by cropkit: every one it writes is recorded (path, size, SHA-256) in
-``data/ai_data/cache/sidecars.jsonl``; it replaces or deletes only recorded ones whose content still matches."""
+``data/ai_data/cache/sidecars.jsonl``; it replaces or deletes only recorded ones whose content still matches.
+
+A sidecar is defined by its name first, then by the record: only ``<image>.<sidecar suffix>`` beside an image that
+exists (or a temp file of such a name) can ever be deleted, whatever a record says."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cropkit.extract.scan import walk_files
+from cropkit.extract.scan import is_image_name, walk_files
 from cropkit.fileio import (
     TMP_MARK,
     BadLine,
@@ -30,11 +33,30 @@ def sidecar_path(image: Path, suffix: str) -> Path:
     return image.with_name(image.name + suffix)
 
 
+def _written_name(name: str) -> str:
+    """The name a temp file stands for (``.a.jpg.phash<mark>...`` -> ``a.jpg.phash``); any other name as it is."""
+    return name[1 : name.index(TMP_MARK)] if TMP_MARK in name and name.startswith(".") else name
+
+
 def is_sidecar_name(name: str) -> bool:
     """``<something>`` + one of the sidecar suffixes, or a temp file a killed sidecar writer left."""
-    if TMP_MARK in name and name.startswith("."):
-        name = name[1 : name.index(TMP_MARK)]
+    name = _written_name(name)
     return any(name.endswith(s) and len(name) > len(s) for s in SIDECAR_SUFFIXES)
+
+
+def not_deletable(path: Path) -> str | None:
+    """None when ``path`` may be a sidecar by its name: ``<image>.<sidecar suffix>`` (or a temp file of one) whose
+    image, a file with an image's name, is beside it; else why cropkit never deletes it, whatever a record says."""
+    name = _written_name(path.name)
+    image = next((name[: -len(s)] for s in SIDECAR_SUFFIXES if name.endswith(s)), "")
+    if not is_image_name(image):
+        return (f"not a sidecar's name (an image's name followed by {', '.join(SIDECAR_SUFFIXES)}): cropkit never "
+                "deletes it, whatever its record says")
+    try:
+        is_file = stat.S_ISREG(os.stat(path.with_name(image)).st_mode)
+    except OSError:
+        is_file = False
+    return None if is_file else f"its image {image} is not beside it: delete it yourself if unwanted"
 
 
 def _digest(data: bytes) -> tuple[int, str]:
@@ -65,6 +87,11 @@ class SidecarRegistry:
                 self.records[obj["path"]] = (obj["size"], obj["sha256"])
             else:
                 self.bad_lines.append(BadLine(self.file, lineno, "fields 'size' and 'sha256' missing or wrong type"))
+
+    def records_below(self, folder: Path) -> int:
+        """How many recorded sidecars lie below ``folder`` (by its real path)."""
+        below = os.path.realpath(folder).rstrip(os.sep) + os.sep
+        return sum(key.startswith(below) for key in self.records)
 
     def check_writable(self) -> None:
         """Raise OSError now if no record could be kept: a sidecar without its record would never count as ours."""
@@ -137,6 +164,7 @@ class CleanReport:
 
     folder: Path
     dry_run: bool
+    record: Path | None = None  # the record read, when it lists no sidecar below ``folder``
     deleted: list[Path] = field(default_factory=list)
     left: list[tuple[Path, str]] = field(default_factory=list)
     bad_records: list[BadLine] = field(default_factory=list)  # unreadable lines of the record, ignored
@@ -146,6 +174,9 @@ class CleanReport:
         out = [f"{verb} {path}" for path in self.deleted]
         out += [f"left {path}: {why}" for path, why in self.left]
         out += [f"ignored unreadable sidecar record {bad}" for bad in self.bad_records]
+        if self.record is not None:
+            out.append(f"note: {self.record} records no sidecar under {self.folder}; if cropkit wrote them for "
+                       "another root, pass --root that root (the folder holding its data/ai_data)")
         out.append(f"{verb} {len(self.deleted)} sidecar files under {self.folder}"
                    + (f"; left {len(self.left)} (listed above)" if self.left else ""))
         return out
@@ -162,7 +193,8 @@ def clean_sidecars(folder: Path, ai_data: Path, dry_run: bool = False) -> CleanR
     if not dry_run:
         registry.check_writable()
     top = folder.resolve()  # the folder named may be a link; below it, none is followed
-    report = CleanReport(top, dry_run, bad_records=registry.bad_lines)
+    report = CleanReport(top, dry_run, record=None if registry.records_below(top) else registry.file,
+                         bad_records=registry.bad_lines)
     walked: set[str] = set()
     for path, skipped in walk_files(top, follow_links=False):
         if skipped is not None:
@@ -173,7 +205,10 @@ def clean_sidecars(folder: Path, ai_data: Path, dry_run: bool = False) -> CleanR
             walked.add(key)
             _clean_one(path, registry, report)
         elif _is_stale_sidecar_temp(path):
-            _delete(path, None, registry, report)
+            if (why := not_deletable(path)) is None:
+                _delete(path, None, registry, report)
+            else:
+                report.left.append((path, why))
         elif is_sidecar_name(path.name):
             report.left.append((path, registry.problem(key) or ""))
     below = str(top).rstrip(os.sep) + os.sep
@@ -186,7 +221,7 @@ def clean_sidecars(folder: Path, ai_data: Path, dry_run: bool = False) -> CleanR
 
 
 def _clean_one(path: Path, registry: SidecarRegistry, report: CleanReport) -> None:
-    why = registry.problem(str(path))
+    why = not_deletable(path) or registry.problem(str(path))
     if why is None:
         _delete(path, str(path), registry, report)
     else:
@@ -214,3 +249,15 @@ def _delete(path: Path, key: str | None, registry: SidecarRegistry, report: Clea
     if key is not None:
         with contextlib.suppress(OSError):  # a missing "deleted" line only makes a later run report it as gone
             registry.forget(key)
+
+
+def recording_roots(folder: Path, cwd: Path | None = None) -> list[Path]:
+    """The cropkit roots whose sidecar record lists a sidecar below ``folder``, looked for in the current folder,
+    ``folder`` itself and each folder above it (a library inside its root, or a root of its own)."""
+    top = Path(os.path.realpath(folder))
+    found: list[Path] = []
+    for root in dict.fromkeys([Path(os.path.realpath(cwd or os.getcwd())), top, *top.parents]):
+        ai_data = root / "data" / "ai_data"
+        if (ai_data / "cache" / "sidecars.jsonl").is_file() and SidecarRegistry(ai_data).records_below(top):
+            found.append(root)
+    return found

@@ -347,10 +347,21 @@ def _oracle(name: str) -> bool:
     return any(core.endswith(s) and len(core) > len(s) for s in SIDECARS)
 
 
+def _image_of(name: str) -> str | None:
+    """Independent reading of the deletion rule: the image name a sidecar (or its temp file) belongs to, when
+    the part before the sidecar suffix ends in an image suffix; None otherwise."""
+    m = re.fullmatch(r"\.(.+?)" + re.escape(TMP_MARK) + r".*", name, flags=re.S)
+    core = m.group(1) if m else name
+    stem = next((core[: -len(s)] for s in SIDECARS if core.endswith(s)), "")
+    return stem if re.search(r".\.(jpe?g|png|webp|tiff?)$", stem, flags=re.I) else None
+
+
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(file_names(), min_size=1, max_size=25, unique_by=lambda t: t[0]), st.booleans())
+@given(st.lists(file_names(), min_size=1, max_size=25, unique_by=lambda t: t[0]), st.booleans(), st.booleans())
 def test_clean_removes_what_cropkit_wrote_and_nothing_else(entries: list[tuple[str, bool, bool]],
-                                                          in_subfolder: bool):
+                                                          in_subfolder: bool, with_images: bool):
+    """Only a sidecar cropkit wrote (or a temp file of one) whose name is an image's name plus a sidecar suffix,
+    beside that image, is deleted; every other file is left, a sidecar-like one with the reason."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as ai_data:
         root = Path(tmp)
         folder = root / "sub dir" if in_subfolder else root
@@ -363,19 +374,26 @@ def test_clean_removes_what_cropkit_wrote_and_nothing_else(entries: list[tuple[s
                 assert write_sidecar(folder / name[: -len(suffix)], suffix, content, registry) == "written"
             else:
                 (folder / name).write_bytes(content)
+        images = {image for name, *_ in entries if (image := _image_of(name))} - {n for n, *_ in entries}
+        for image in images if with_images else ():
+            (folder / image).write_bytes(b"photo")
         assert {name for name, is_sidecar, _ in entries if is_sidecar} == {n for n, *_ in entries if _oracle(n)}
         assert {name for name, _, _ in entries if is_sidecar_name(name)} == {n for n, s, _ in entries if s}
-        expected = {name for name, _, ours in entries if ours}
+        beside = images if with_images else set()
+        expected = {name for name, _, ours in entries
+                    if ours and _image_of(name) and (_image_of(name) in beside or (folder / _image_of(name)).is_file())}
 
         dry = clean_sidecars(root, Path(ai_data), dry_run=True)
-        assert sorted(os.listdir(folder)) == sorted(name for name, *_ in entries)
+        assert sorted(os.listdir(folder)) == sorted([name for name, *_ in entries] + list(beside))
         report = clean_sidecars(root, Path(ai_data))
 
         assert {p.name for p in report.deleted} == expected
         assert all(p.parent == folder for p in report.deleted)
         assert report.deleted == dry.deleted
-        assert {p.name for p, _ in report.left} == {n for n, s, ours in entries if s and not ours}
+        assert {p.name for p, _ in report.left} == {n for n, s, _ in entries if s and n not in expected}
         survivors = set(os.listdir(folder))
-        assert survivors == {name for name, *_ in entries} - expected
-        for name in survivors:  # survivors keep their content
+        assert survivors == ({name for name, *_ in entries} | beside) - expected
+        if with_images:
+            assert all((folder / image).read_bytes() == b"photo" for image in images)
+        for name in survivors - beside:  # survivors keep their content
             assert (folder / name).read_bytes() == name.encode("utf-8", "surrogatepass")
