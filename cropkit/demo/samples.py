@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from cropkit.fileio import atomic_write_bytes
+from cropkit.layout import claim_generated_root
 
 # (package, file inside it, what the picture shows)
 SAMPLE_PHOTOS = [
@@ -37,11 +38,13 @@ def _package_dir(name: str) -> Path | None:
 
 
 def build_sample_library(dest: Path) -> tuple[list[Path], list[str]]:
-    """Copy the sample photos (with a companion .yaml each) into ``dest``; existing files are kept as they are.
+    """Copy the sample photos (with a companion .yaml each) into ``dest``, a folder cropkit generated (a new or
+    empty one, one it made before, or one under this checkout's data/; a user's library is refused with a
+    CropkitError); existing files are kept as they are.
 
     Returns the photos now in the library and a note for each photo that could not be found.
     """
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = claim_generated_root(dest, "sample library")
     photos, missing = [], []
     for package, rel, caption in SAMPLE_PHOTOS:
         base = _package_dir(package)

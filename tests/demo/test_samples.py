@@ -24,7 +24,8 @@ def test_sample_library_holds_real_photos_with_companions(tmp_path: Path):
 
 def test_rebuilding_changes_nothing_and_keeps_a_users_file(tmp_path: Path, capsys):
     lib = tmp_path / "lib"
-    lib.mkdir()
+    assert main(["sample-library", str(lib)]) == 0
+    (lib / "skimage_chelsea.png").unlink()
     (lib / "skimage_chelsea.png").write_bytes(b"the user's own file")
     assert main(["sample-library", str(lib)]) == 0
     assert (lib / "skimage_chelsea.png").read_bytes() == b"the user's own file"
@@ -32,3 +33,16 @@ def test_rebuilding_changes_nothing_and_keeps_a_users_file(tmp_path: Path, capsy
     assert main(["sample-library", str(lib)]) == 0
     assert snapshot(lib) == first
     assert f"{len(SAMPLE_PHOTOS)} photos" in capsys.readouterr().out
+
+
+def test_a_users_library_is_refused_and_left_as_it_was(tmp_path: Path, capsys):
+    """Issue 22, finding 22: `cropkit sample-library DIR` with DIR the user's library added 15 foreign photos and
+    companions; like the demo and the benchmarks it now builds only in a folder cropkit generated."""
+    from tests.libgen import make_library
+
+    lib = tmp_path / "my_photos"
+    make_library(lib, n=2)
+    before = snapshot(lib)
+    assert main(["sample-library", str(lib)]) == 2
+    assert snapshot(lib) == before
+    assert "did not generate" in capsys.readouterr().err
