@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cropkit.decisions import brief
+from cropkit.geometry import is_finite_number
+
 MIN_POINTS = 10  # held-out decisions below which only the acceptance rate is used
 RIDGE = 1.0  # pull of the slope towards 0 (in units of one held-out decision)
 
@@ -69,17 +72,29 @@ class Calibration:
 
     @classmethod
     def from_meta(cls, meta: object) -> Calibration:
-        """Checked: finite numbers and counts with 0 <= accepted <= n; ValueError otherwise."""
+        """Checked: finite numbers in range, a slope that never falls, and whole counts with 0 <= accepted <= n;
+        ValueError (saying which) otherwise."""
         if not isinstance(meta, dict):
             raise ValueError("its 'calibration' is not a mapping")
-        try:
-            out = cls(float(meta["intercept"]), float(meta["slope"]), float(meta["centre"]), int(meta["n"]),
-                      int(meta["accepted"]))
-        except (KeyError, TypeError, ValueError):
-            raise ValueError("its 'calibration' lacks numbers") from None
-        if not all(math.isfinite(v) for v in (out.intercept, out.slope, out.centre)) or not 0 <= out.accepted <= out.n:
-            raise ValueError("its 'calibration' numbers are not usable")
-        return out
+        values = {key: meta.get(key) for key in cls.__dataclass_fields__}
+        for key, (low, high) in _RANGES.items():
+            v = values[key]
+            if not is_finite_number(v) or not low <= v <= high or (key in _COUNTS and not float(v).is_integer()):
+                kind = "a whole number" if key in _COUNTS else "a number"
+                raise ValueError(f"its 'calibration' {key} must be {kind} from {low:g} to {high:g}, not {brief(v)}")
+        if values["slope"] < 0:
+            raise ValueError("its 'calibration' slope is negative: surer suggestions would be shown as less likely "
+                             "to be accepted, which a calibration never does")
+        if values["accepted"] > values["n"]:
+            raise ValueError(f"its 'calibration' counts {int(values['accepted'])} accepted of {int(values['n'])}")
+        return cls(float(values["intercept"]), float(values["slope"]), float(values["centre"]), int(values["n"]),
+                   int(values["accepted"]))
+
+
+_COUNTS = ("n", "accepted")
+_RANGES = {  # wide enough for any fit, narrow enough that no sum in ``probability`` overflows
+    "intercept": (-1e6, 1e6), "slope": (-1e6, 1e6), "centre": (-21.0, 0.0),  # the mean log of a score >= 1e-9
+    "n": (0, 1e12), "accepted": (0, 1e12)}
 
 
 def _logit(p: float) -> float:
