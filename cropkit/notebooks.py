@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path, PurePath
 
 import yaml
 
+from cropkit.decisions import brief
 from cropkit.errors import CropkitError
 from cropkit.fileio import remove_stale_temp_files, temp_path
 from cropkit.layout import Layout, claim_generated_root
@@ -60,16 +62,24 @@ class Declared:
     notebooks: tuple[str, ...]
 
 
-def declared_parameters() -> dict[str, Declared]:
-    """The parameters of notebooks 01-03: the type is the cell's annotation (``max_images: int = None``), else
-    the type of the default."""
+def _parameters_cell(notebook: str) -> dict[str, tuple[str, object]]:
+    """One notebook's parameters: name -> (type, default); the type is the cell's annotation (``max_images: int =
+    None``), else the type of the default."""
     import papermill
 
+    found = {}
+    for param, info in papermill.inspect_notebook(str(notebooks_dir() / f"{notebook}.ipynb")).items():
+        default = ast.literal_eval(info["default"])
+        kind = info["inferred_type_name"] if info["inferred_type_name"] != "None" else type(default).__name__
+        found[param] = (kind, default)
+    return found
+
+
+def declared_parameters(notebooks: Iterable[str] = NOTEBOOKS) -> dict[str, Declared]:
+    """The parameters of ``notebooks`` (default: 01-03), each with the notebooks that declare it."""
     found: dict[str, Declared] = {}
-    for name in NOTEBOOKS:
-        for param, info in papermill.inspect_notebook(str(notebooks_dir() / f"{name}.ipynb")).items():
-            default = ast.literal_eval(info["default"])
-            kind = info["inferred_type_name"] if info["inferred_type_name"] != "None" else type(default).__name__
+    for name in notebooks:
+        for param, (kind, default) in _parameters_cell(name).items():
             earlier = found[param].notebooks if param in found else ()
             found[param] = Declared(kind, default is None, earlier + (name,))
     return found
@@ -93,16 +103,22 @@ def _parse_value(name: str, text: str):
     try:
         for event in yaml.parse(text, Loader=_ValueLoader):
             if getattr(event, "tag", None) or getattr(event, "anchor", None) or isinstance(event, yaml.AliasEvent):
-                raise CropkitError(f"parameter {name}: {text!r} uses a YAML tag, anchor or alias; give a plain "
-                                   "value (a text, a number, true/false, null, or a [list] of those)")
+                raise CropkitError(f"parameter {_named(name)}: {brief(text)} uses a YAML tag, anchor or alias; "
+                                   "give a plain value (a text, a number, true/false, null, or a [list] of those)")
             if isinstance(event, yaml.MappingStartEvent):
-                raise CropkitError(f"parameter {name}: {text!r} is a mapping; give a text, a number, true/false, "
-                                   "null, or a [list] of those")
+                raise CropkitError(f"parameter {_named(name)}: {brief(text)} is a mapping; give a text, a number, "
+                                   "true/false, null, or a [list] of those")
         return yaml.load(text, Loader=_ValueLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         reason = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CropkitError(f"parameter {name}: {text!r} is not a valid value ({reason}); put a text that should be "
-                           "taken as it is in quotes") from None
+        raise CropkitError(f"parameter {_named(name)}: {brief(text)} is not a valid value ({reason}); put a "
+                           "text that should be taken as it is in quotes") from None
+
+
+def _named(name: str) -> str:
+    """A parameter name for a message: as it is when it looks like one, else cut short (a ``-p`` name is the
+    caller's text)."""
+    return name if name.isidentifier() and len(name) <= 40 else brief(name)
 
 
 def _plain_list(value) -> bool:
@@ -127,9 +143,8 @@ def _typed(name: str, value, decl: Declared, text: str | None):
         value = text.strip()
     if decl.kind in ACCEPTS and ACCEPTS[decl.kind](value):
         return float(value) if decl.kind == "float" else value
-    shown = repr(value if text is None else text)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    raise CropkitError(f"parameter {name}: {shown} is not {WANTED.get(decl.kind, decl.kind)}"
+    raise CropkitError(f"parameter {name}: {brief(value if text is None else text)} is not "
+                       f"{WANTED.get(decl.kind, decl.kind)}"
                        + (" (or null)" if decl.optional else ""))
 
 
@@ -147,7 +162,7 @@ def check_parameters(parameters: dict, cwd: str | Path | None = None, texts: dic
         if name in SET_BY_THE_RUN:
             raise CropkitError(f"parameter {name} cannot be given: {SET_BY_THE_RUN[name]}; known: {_known(declared)}")
         if name not in declared:
-            raise CropkitError(f"no notebook has the parameter {name!r}; known: {_known(declared)}")
+            raise CropkitError(f"no notebook has the parameter {_named(name)}; known: {_known(declared)}")
         value = _typed(name, value, declared[name], texts.get(name))
         if name in PATH_PARAMETERS and value is not None:
             if not value.strip():
@@ -165,10 +180,52 @@ def notebook_parameters(pairs: Iterable[tuple[str, str]], cwd: str | Path | None
     texts: dict[str, str] = {}
     for name, text in pairs:
         if name in texts and texts[name] != text:
-            raise CropkitError(f"parameter {name} is given twice with different values: {texts[name]!r}, {text!r}")
+            raise CropkitError(f"parameter {_named(name)} is given twice with different values: "
+                               f"{brief(texts[name])}, {brief(text)}")
         texts[name] = text
     values = {name: _parse_value(name, text) for name, text in texts.items()}
     return check_parameters(values, cwd, texts)
+
+
+_IN_NOTEBOOK = False  # set by use_parameters: messages then name notebook parameters, not command-line flags
+
+
+def option(name: str, value: str) -> str:
+    """An option as the user sets it where cropkit runs: ``--weights none`` on the command line, ``weights =
+    'none'`` in a notebook (once it called ``use_parameters``); a long value is cut."""
+    if _IN_NOTEBOOK:
+        return f"{name.replace('-', '_')} = {brief(value)}"
+    return f"--{name} {value if len(value) <= 80 else brief(value)}"
+
+
+def use_parameters(namespace: dict, notebook: str) -> None:
+    """Check a notebook's parameters in ``namespace`` (its globals) right after its parameters cell, however it
+    runs (Jupyter, plain papermill, cropkit notebooks).
+
+    An old name (``papermill -p pretrained none``) is taken as the new one with a note, or refused when the new
+    one is given too or this notebook has no such parameter; every value must be of its declared type. From then
+    on cropkit's messages name these parameters instead of command-line flags.
+    """
+    global _IN_NOTEBOOK
+    _IN_NOTEBOOK = True
+    cell = _parameters_cell(notebook)
+    for old, new in RENAMED.items():
+        value = namespace.get(old)
+        if old not in namespace or not (value is None or type(value) in (*SCALARS, list)):  # data, as papermill gives
+            continue
+        if new not in cell:
+            raise CropkitError(f"parameter {old} (now {new}) is not a parameter of {notebook}; its parameters: "
+                               f"{', '.join(sorted(set(cell) - set(SET_BY_THE_RUN)))}")
+        if namespace.get(new, cell[new][1]) not in (cell[new][1], value):
+            raise CropkitError(f"parameter {new} is given twice (once by its old name {old}); give it once, as {new}")
+        print(f"cropkit: note: parameter {old} is now {new}; the old name will be removed in a later release",
+              file=sys.stderr)
+        namespace[new] = namespace.pop(old)
+    for name, (kind, default) in cell.items():
+        if name in namespace:
+            value = namespace[name]
+            text = str(value) if kind == "str" and type(value) in (int, float) else None  # `-p arch 2`: a number
+            namespace[name] = _typed(name, value, Declared(kind, default is None, (notebook,)), text)
 
 
 def kernel_options() -> dict:

@@ -87,3 +87,62 @@ def test_old_parameter_names_still_work(tmp_path):
         "arch_config": str(tmp_path / "tiny.json")}
     with pytest.raises(CropkitError, match="given twice"):
         notebook_parameters([("model", "RN50"), ("arch", "ViT-B-32")], cwd=tmp_path)
+
+
+def test_plain_papermill_takes_an_old_parameter_name(tmp_path):
+    """Issue 22, finding 29: plain papermill with an old name (`-p pretrained none`) set a variable nobody read,
+    and the run went on with the default weights. The notebooks now take it as the new name, with a note."""
+    import nbformat
+    import papermill
+
+    from cropkit.notebooks import notebooks_dir
+
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError, match="images folder not found"):  # no photos here
+        papermill.execute_notebook(str(notebooks_dir() / "01_extract_features.ipynb"), str(out),
+                                   parameters={"root": str(tmp_path), "pretrained": "none"},
+                                   cwd=str(notebooks_dir()), progress_bar=False, log_output=False)
+    printed = "".join(o.get("text", "") for cell in nbformat.read(out, as_version=4).cells
+                      for o in cell.get("outputs", []))
+    assert "parameter pretrained is now weights" in printed
+
+
+def test_a_notebook_maps_old_names_and_checks_values_itself(monkeypatch):
+    import cropkit.notebooks
+    from cropkit.notebooks import use_parameters
+
+    monkeypatch.setattr(cropkit.notebooks, "_IN_NOTEBOOK", False)
+    given = {"root": None, "weights": None, "arch": None, "steps": None, "holdout": 0, "pretrained": "none",
+             "model": 2}
+    use_parameters(given, "02_train_crop_proposer")
+    assert given == {"root": None, "weights": "none", "arch": "2", "steps": None, "holdout": 0.0}
+    for params, message in [({"weights": "openai", "pretrained": "none"}, "weights is given twice"),
+                            ({"model_path": "v1.pth"}, "model_path (now proposer) is not a parameter of 02"),
+                            ({"steps": True}, "parameter steps: True is not a whole number"),
+                            ({"holdout": float("nan")}, "holdout: nan is not a finite number")]:
+        with pytest.raises(CropkitError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            use_parameters(params, "02_train_crop_proposer")
+    reviewer = {"aspect_choices": ["4:5", "1:1"], "weights": "none", "train_after": 10}
+    use_parameters(reviewer, "04_review_crops")  # the reviewer's parameters are typed too
+    with pytest.raises(CropkitError, match="aspect_choices: '4:5' is not a"):
+        use_parameters({"aspect_choices": "4:5"}, "04_review_crops")
+
+
+def test_weights_failures_in_a_notebook_name_its_weights_parameter(tmp_path, monkeypatch):
+    """Issue 22, finding 26: offline, the reviewer's first training failed with fixes written as command-line flags
+    (`--weights none`); in a notebook they name its `weights` parameter."""
+    import cropkit.notebooks
+    from cropkit.errors import WeightsUnavailable
+    from cropkit.features.weights import resolve_weights
+    from cropkit.notebooks import use_parameters
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(cropkit.notebooks, "_IN_NOTEBOOK", False)
+    with pytest.raises(WeightsUnavailable, match="--weights none"):  # from a shell: the flag
+        resolve_weights("ViT-B-32", "openai", cache_dir=str(tmp_path / "cache"))
+    use_parameters({"weights": "openai"}, "04_review_crops")
+    for weights in ("openai", "no-such-tag"):
+        with pytest.raises(WeightsUnavailable) as err:
+            resolve_weights("ViT-B-32", weights, cache_dir=str(tmp_path / "cache"))
+        assert "weights = 'none'" in str(err.value) and "--weights" not in str(err.value)
