@@ -22,9 +22,9 @@ import zlib
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from cropkit.decisions import MAX_ANGLE
+from cropkit.decisions import brief
 from cropkit.geometry import Box, clamp_box, fit_inside_turned
-from cropkit.sources.xmp import RDF, XmpError
+from cropkit.sources.xmp import RDF, XmpError, check_angle, check_fraction
 
 DT = "http://darktable.sf.net/"
 MOVES_PIXELS = ("lens", "ashift", "liquify", "rotatepixels", "scalepixels", "enlargecanvas")
@@ -49,7 +49,21 @@ def decode_params(text: str) -> bytes:
             return out
         return binascii.unhexlify(text)
     except (ValueError, binascii.Error, zlib.error) as exc:
-        raise XmpError(f"darktable params {text[:24]!r}...: {exc}") from None
+        raise XmpError(f"darktable params {brief(text)}: {exc}") from None
+
+
+def whole(text: str | None, what: str, default: int = 0) -> int:
+    """A whole number written in an attribute: ``"3"``, or ``"3.0"`` as some writers put it; XmpError otherwise
+    (``"abc"``, ``"1.5"``, ``"inf"``, a thousand digits)."""
+    if text is None:
+        return default
+    try:
+        value = float(text) if len(text) <= 32 else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value) and abs(value) < 1 << 31):
+        raise XmpError(f"darktable:{what} {brief(text)} is not a whole number")
+    return int(value)
 
 
 def history(root: Element) -> list[HistoryItem]:
@@ -58,19 +72,16 @@ def history(root: Element) -> list[HistoryItem]:
     end = None
     for desc in root.iter(f"{{{RDF}}}Description"):
         if key + "history_end" in desc.attrib:
-            end = int(desc.attrib[key + "history_end"])
+            end = whole(desc.attrib[key + "history_end"], "history_end")
     items = []
     for seq in root.iter(key + "history"):
         for i, li in enumerate(seq.iter(f"{{{RDF}}}li")):
             a = li.attrib
             if key + "operation" not in a:
                 continue
-            try:
-                items.append(HistoryItem(int(a.get(key + "num", i)), a[key + "operation"],
-                                         a.get(key + "enabled", "1") == "1", int(a.get(key + "modversion", "0")),
-                                         a.get(key + "params", ""), int(a.get(key + "multi_priority", "0"))))
-            except ValueError as exc:
-                raise XmpError(f"darktable history item {i}: {exc}") from None
+            items.append(HistoryItem(whole(a.get(key + "num"), "num", i), a[key + "operation"],
+                                     a.get(key + "enabled", "1") == "1", whole(a.get(key + "modversion"), "modversion"),
+                                     a.get(key + "params", ""), whole(a.get(key + "multi_priority"), "multi_priority")))
     items.sort(key=lambda h: h.num)
     return [h for h in items if end is None or h.num < end]
 
@@ -108,8 +119,8 @@ def darktable_crop(root: Element, width: int, height: int) -> tuple[Box, float] 
         raise XmpError("the clipping module mirrors the image")
     if k_type != 0 and k_apply:
         raise XmpError("the clipping module corrects keystone: no exact box on the original")
-    if not math.isfinite(angle) or abs(angle) > MAX_ANGLE:
-        raise XmpError(f"clipping angle {angle} is beyond +-{MAX_ANGLE:g} degrees")
+    check_angle("clipping angle", angle)
+    cx, cy, cw, ch = (check_fraction(f"clipping {n}", v) for n, v in zip(("cx", "cy", "cw", "ch"), (cx, cy, cw, ch)))
     if angle and crop_auto and not k_apply:
         raise XmpError("clipping with an automatic crop of a turned image (darktable's old mode)")
     t = math.radians(angle)
@@ -125,6 +136,7 @@ def darktable_crop(root: Element, width: int, height: int) -> tuple[Box, float] 
 
 
 def _box(cx: float, cy: float, cw: float, ch: float, width: int, height: int) -> Box:
-    if not all(math.isfinite(v) for v in (cx, cy, cw, ch)) or not (cx < cw and cy < ch):
+    cx, cy, cw, ch = (check_fraction(f"crop {n}", v) for n, v in zip(("cx", "cy", "cw", "ch"), (cx, cy, cw, ch)))
+    if not (cx < cw and cy < ch):
         raise XmpError(f"crop edges {cx, cy, cw, ch} make no rectangle")
     return clamp_box((cx * width, cy * height, cw * width, ch * height), width, height)

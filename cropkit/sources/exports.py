@@ -8,19 +8,22 @@ The peak correlation is the confidence: boxes below the threshold are reported, 
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from cropkit.extract.decode import DecodeError, decode_oriented_rgb
+from cropkit.extract.prepare import MAX_FILE_BYTES
 from cropkit.extract.scan import Found, find_images
 from cropkit.fileio import read_source_bytes
 from cropkit.geometry import Box
-from cropkit.sources.merge import Imported, Skip
+from cropkit.sources.merge import Imported, Skip, source_path
 
 MIN_CONFIDENCE = 0.8  # peak normalised correlation below which a recovered box is reported, not logged
 COARSE_SIDE = 192  # long side of the original for the search over scales
@@ -29,6 +32,8 @@ SEARCH_SIDE = 64  # long side for matching an export to an original by content
 SCALES = 64  # crop widths tried, geometrically from MIN_TEMPLATE to the whole width (about 5% apart)
 FINE_TEMPLATE = 320  # pixels: the refinement works where the crop is about this wide (at most FINE_SIDE)
 MIN_TEMPLATE = 10  # pixels, at the coarse scale
+MAX_CONTENT_SEARCH = 2000  # originals an export without a name match or capture time is searched among
+EXIF_IFD, DATE_TAKEN, SUBSEC_TAKEN = 0x8769, 0x9003, 0x9291
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,11 @@ def ncc_map(image: np.ndarray, template: np.ndarray) -> np.ndarray | None:
     return np.where(var > 1e-6 * h * w, corr / np.maximum(denominator, 1e-12), 0.0)
 
 
-def _best(image: np.ndarray, export: Image.Image, widths: list[float]) -> tuple[float, float, float, float]:
-    """The best (score, x, y, width) of ``export`` resized to each width in ``widths`` over ``image``."""
+def _best(image: np.ndarray, export: Image.Image, widths: list[float],
+          templates: dict | None = None) -> tuple[float, float, float, float]:
+    """The best (score, x, y, width) of ``export`` resized to each width in ``widths`` over ``image``
+    (``templates``: the resized exports by size, kept across calls with one export)."""
+    templates = {} if templates is None else templates
     aspect = export.width / export.height
     best = (-1.0, 0.0, 0.0, 0.0)
     for tw in widths:
@@ -83,7 +91,9 @@ def _best(image: np.ndarray, export: Image.Image, widths: list[float]) -> tuple[
         w, h = round(tw), round(th)
         if w < 4 or h < 4 or w > image.shape[1] or h > image.shape[0]:
             continue
-        template = np.asarray(export.resize((w, h), Image.Resampling.BOX), dtype=np.float32)
+        if (w, h) not in templates:
+            templates[(w, h)] = np.asarray(export.resize((w, h), Image.Resampling.BOX), dtype=np.float32)
+        template = templates[(w, h)]
         scores = ncc_map(image, template)
         if scores is None:
             continue
@@ -125,64 +135,129 @@ def locate(original: Image.Image, export: Image.Image, full_size: tuple[int, int
     return Match(box, score2)
 
 
+def _read(path: Path) -> bytes:
+    data, _ = read_source_bytes(path, max_bytes=MAX_FILE_BYTES)  # extract's limit, checked before reading
+    return data
+
+
 def _decode(path: Path, side: int) -> tuple[Image.Image, tuple[int, int]]:
-    data, _ = read_source_bytes(path)
-    return decode_oriented_rgb(data, side)
+    return decode_oriented_rgb(_read(path), side)
 
 
-def name_match(export: Path, originals: list[Path]) -> Path | None:
-    """The original whose name (without extension, any letter case) the export's name starts with, the longest
-    such name first: ``IMG_1-Edit.jpg`` and ``IMG_1 copy.jpg`` come from ``IMG_1.jpg``, not ``IMG_10.jpg``."""
+def capture_time(data: bytes) -> str | None:
+    """EXIF DateTimeOriginal (with SubSecTimeOriginal) from the file's header, which exports usually keep."""
+    try:
+        exif = Image.open(io.BytesIO(data)).getexif().get_ifd(EXIF_IFD)
+        when, sub = exif.get(DATE_TAKEN), exif.get(SUBSEC_TAKEN)
+    except Exception:  # no readable EXIF: no capture time to match on
+        return None
+    return f"{when}.{sub}"[:64] if isinstance(when, str) and when.strip(" \x00:") else None
+
+
+def name_matches(export: Path, originals: list[Path]) -> list[Path]:
+    """The originals whose name (without extension, any letter case) starts the export's name, longest first:
+    ``IMG_1-Edit.jpg`` and ``IMG_1 copy.jpg`` come from ``IMG_1.jpg``, not ``IMG_10.jpg``; several when camera
+    counters wrapped (``2023/IMG_0001.jpg``, ``2024/IMG_0001.jpg``)."""
     stem = export.stem.lower()
     found = [p for p in originals if stem == p.stem.lower()
              or (stem.startswith(p.stem.lower()) and not stem[len(p.stem)].isalnum())]
-    return max(found, key=lambda p: len(p.stem)) if found else None
+    return sorted(found, key=lambda p: -len(p.stem))
 
 
-def content_match(export: Image.Image, originals: list[Path]) -> tuple[Path | None, float]:
-    """The original in which ``export`` is found best by a coarse search, and its score."""
-    ex = export.convert("L")
-    best: tuple[Path | None, float] = (None, -1.0)
-    for path in originals:
-        try:
-            img, _ = _decode(path, SEARCH_SIDE)
-        except (OSError, ValueError, DecodeError):
-            continue
-        small = gray(img, SEARCH_SIDE * 2)
+class ContentIndex:
+    """Every original decoded once, small (gray, long side SEARCH_SIDE * 2), with its capture time: what an export
+    without a name match is searched in. Built on first use, with progress."""
+
+    def __init__(self, originals: list[Path]):
+        self.originals = originals
+        self.small: dict[Path, np.ndarray] = {}
+        self.taken: dict[Path, str | None] = {}
+        self.built = False
+
+    def build(self) -> None:
+        if self.built:
+            return
+        self.built = True
+        for path in tqdm(self.originals, desc="originals decoded for matching by content", unit="image",
+                         disable=None, leave=False):
+            try:
+                data = _read(path)
+                img, _ = decode_oriented_rgb(data, SEARCH_SIDE)
+            except (OSError, ValueError, DecodeError):
+                continue
+            self.small[path] = gray(img, SEARCH_SIDE * 2).astype(np.uint8)
+            self.taken[path] = capture_time(data)
+
+    def candidates(self, taken: str | None) -> tuple[list[Path], str]:
+        """The originals to search for an export taken at ``taken``: those taken at the same moment when any
+        is, else all of them up to MAX_CONTENT_SEARCH; and why, for a message."""
+        self.build()
+        same = [p for p, t in self.taken.items() if taken is not None and t == taken]
+        if same:
+            return same, f"{len(same)} original(s) taken at {taken}"
+        if len(self.small) > MAX_CONTENT_SEARCH:
+            return [], (f"no name match, and {len(self.small):,} originals with no capture time in common are "
+                        f"more than the {MAX_CONTENT_SEARCH:,} searched by content: name the export after its "
+                        "original (IMG_1-Edit.jpg for IMG_1.jpg) or keep its EXIF capture time")
+        return list(self.small), f"content search over {len(self.small)} original(s)"
+
+    def best(self, export: Image.Image, candidates: list[Path]) -> tuple[Path | None, float]:
+        """The candidate in which ``export`` is found best by a coarse search, and its score."""
+        ex = export.convert("L")
         aspect = export.width / export.height
-        largest = min(small.shape[1], small.shape[0] * aspect)
-        score = _best(small, ex, list(np.geomspace(8, largest, 16)))[0] if largest >= 8 else -1.0
-        if score > best[1]:
-            best = (path, score)
-    return best
+        best: tuple[Path | None, float] = (None, -1.0)
+        templates: dict = {}
+        for path in candidates:
+            small = self.small[path].astype(np.float32)
+            largest = min(small.shape[1], small.shape[0] * aspect)
+            score = _best(small, ex, list(np.geomspace(8, largest, 16)), templates)[0] if largest >= 8 else -1.0
+            if score > best[1]:
+                best = (path, score)
+        return best
 
 
-def find_export_crops(originals: Path, exports: Path) -> Iterator[Imported | Skip]:
-    """Each picture under ``exports`` located in its original under ``originals`` (read-only)."""
-    library = sorted(f.path for f in find_images(originals, prune=exports) if isinstance(f, Found))
-    for found in find_images(exports):
+def find_export_crops(originals: Path, exports: Path, is_original: Callable[[Path], bool] = lambda p: False,
+                      prune: Path | None = None) -> Iterator[Imported | Skip]:
+    """Each picture under ``exports`` located in its original under ``originals`` (read-only): every original
+    whose name it starts with is tried and the best match kept; without one, the original found by content among
+    those taken at the same moment (EXIF), else among all (at most MAX_CONTENT_SEARCH). A file for which
+    ``is_original`` holds (the library's own picture, reached through a link) is no export."""
+    library = sorted(f.path for f in find_images(originals, prune=prune) if isinstance(f, Found))
+    index = ContentIndex(library)
+    listed = list(find_images(exports))
+    for found in tqdm(listed, desc="exports located", unit="export", disable=None, leave=False):
+        origin = source_path(found.path)
         if not isinstance(found, Found):
-            yield Skip(str(found.path), "unreadable export", found.message)
+            yield Skip(origin, "unreadable export", found.message)
             continue
-        origin = found.path.relative_to(exports).as_posix()
+        if is_original(found.path):
+            yield Skip(origin, "a picture of the library, not an export", "")
+            continue
         try:
-            export, _ = _decode(found.path, 512)
+            data = _read(found.path)
+            export, _ = decode_oriented_rgb(data, 512)
         except (OSError, ValueError, DecodeError) as exc:
             yield Skip(origin, "unreadable export", str(exc))
             continue
-        original = name_match(found.path, library)
-        if original is None:
-            original, _score = content_match(export, library)
+        tried = name_matches(found.path, library)
+        if not tried:
+            candidates, why = index.candidates(capture_time(data))
+            original, _score = index.best(export, candidates)
             if original is None:
-                yield Skip(origin, "no original found", "no name match and no content match")
+                yield Skip(origin, "no original found", why)
                 continue
-        try:
-            img, size = _decode(original, FINE_SIDE)
-        except (OSError, ValueError, DecodeError) as exc:
-            yield Skip(origin, "unreadable original", f"{original.name}: {exc}")
-            continue
-        match = locate(img, export, size)
-        if not math.isfinite(match.score):
-            yield Skip(origin, "no match", original.name)
-            continue
-        yield Imported(original, size[0], size[1], match.box, origin, confidence=match.score)
+            tried = [original]
+        best: Imported | None = None
+        for original in tried:
+            try:
+                img, size = _decode(original, FINE_SIDE)
+            except (OSError, ValueError, DecodeError) as exc:
+                yield Skip(origin, "unreadable original", f"{original.name}: {exc}")
+                continue
+            match = locate(img, export, size)
+            if math.isfinite(match.score) and (best is None or match.score > best.confidence):
+                best = Imported(original, size[0], size[1], match.box, origin, confidence=match.score)
+        if best is not None:
+            yield best
+        elif tried:
+            yield Skip(origin, "no match", ", ".join(p.name for p in tried))

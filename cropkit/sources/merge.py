@@ -7,9 +7,10 @@ Nothing is written beside the originals; the log only ever receives whole append
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from cropkit.layout import Layout
 
 SAME_PX = 0.05  # boxes this close (and angles within SAME_DEG) are the same crop
 SAME_DEG = 0.01
+PROBE = "_"  # a name under a folder: Layout.image_name then places the folder itself, links included
+MAX_ECHO = 240  # characters of a source's value or path shown in the summary
 
 
 @dataclass(frozen=True)
@@ -54,18 +57,22 @@ class ImportSummary:
     imported: int = 0
     known: int = 0
     replaced: int = 0
+    retired: int = 0  # duplicate lines of earlier imports withdrawn (one image, one imported decision)
     skipped: Counter = field(default_factory=Counter)
     first_skip: dict[str, str] = field(default_factory=dict)  # reason -> the first origin and detail
     seconds: float = 0.0
 
     def skip(self, item: Skip) -> None:
         self.skipped[item.reason] += 1
-        self.first_skip.setdefault(item.reason, f"{item.origin}" + (f": {item.detail}" if item.detail else ""))
+        self.first_skip.setdefault(item.reason, cut(item.origin) + (f": {cut(item.detail)}" if item.detail else ""))
 
     def lines(self) -> list[str]:
         verb = "would import" if self.dry_run else "imported"
         out = [f"{self.source}: {verb} {self.imported} crop(s) ({self.replaced} replacing a changed one), "
                f"{self.known} already known, {sum(self.skipped.values())} skipped ({self.seconds:.1f} s)"]
+        if self.retired:
+            out.append(f"  {'would withdraw' if self.dry_run else 'withdrew'} {self.retired} duplicate line(s) of "
+                       "earlier imports")
         out += [f"  skipped, {reason}: {n} (first: {self.first_skip[reason]})" for reason, n in
                 self.skipped.most_common()]
         if self.dry_run:
@@ -73,56 +80,99 @@ class ImportSummary:
         return out
 
 
-def inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` (links resolved) lies inside ``folder``."""
+def cut(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` for a message, at most about ``limit`` characters (its start and end kept)."""
+    return text if len(text) <= limit else f"{text[:limit * 2 // 3]}...[{len(text):,} characters]...{text[-20:]}"
+
+
+def source_path(path: Path) -> str:
+    """A source file's identity in ``origin``: its full path, folders' links resolved (the file itself not
+    followed), so two sources of one name are never confused."""
+    path = Path(os.path.abspath(path))
     try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except (ValueError, OSError, RuntimeError):
-        return False
+        return (path.parent.resolve() / path.name).as_posix()
+    except (OSError, RuntimeError):
+        return path.as_posix()
 
 
-def merge_crops(layout: Layout, source: str, found: Iterable[Imported | Skip], dry_run: bool = False,
-                min_confidence: float = 0.0) -> ImportSummary:
-    """Append each new crop of ``found`` to the log as ``source``; a crop already logged from the same source and
-    origin adds nothing; one that changed there retires the old line (an undo line) and adds the new one."""
+def library_names(layout: Layout) -> Callable[[str | Path], str | None]:
+    """The library's name for an image at a path (``Layout.image_name`` on the library alone: through links,
+    ``..`` and relative paths, as the scan names it), None outside the library; a file of the root beside the
+    library is outside too, however it is reached."""
+    inner = Layout(layout.images, layout.images)
+    prefix = (layout.image_name(layout.images / PROBE) or PROBE)[: -len(PROBE)]  # the library's place in the root
+
+    def name(path: str | Path) -> str | None:
+        found = inner.image_name(path)
+        return None if found is None else prefix + found
+
+    return name
+
+
+def merge_crops(layout: Layout, kinds: tuple[str, ...], found: Iterable[tuple[str, Imported | Skip]],
+                dry_run: bool = False, min_confidence: float = 0.0, per_image: bool = False) -> list[ImportSummary]:
+    """Append each new crop of ``found`` ((kind, crop or skip) pairs) to the log; a summary per kind.
+
+    A crop's place in the log is its image and ``origin`` (the source's full path, plus an entry's id):
+    a crop already logged there adds nothing, a changed one retires the old line (an undo line) and adds the new
+    one, and another origin's lines are never touched. With ``per_image`` the place is the image alone, across
+    ``kinds`` (one imported decision per image: the reader has picked it by precedence); other lines of earlier
+    imports for it are withdrawn. Names are the library's (``Layout.image_name``)."""
     started = time.perf_counter()
-    summary = ImportSummary(source, dry_run)
-    crops, _ = read_crops(layout.logs)
-    logged: dict[tuple[str, str], list[CropDecision]] = {}
-    for c in crops:
-        if c.source == source:
-            logged.setdefault((c.image, c.origin or ""), []).append(c)
-    for item in found:
+    summaries = {kind: ImportSummary(kind, dry_run) for kind in kinds}
+    library_name = library_names(layout)
+    logged: dict[str, list[CropDecision]] = {}
+    for c in read_crops(layout.logs)[0]:
+        if c.source in summaries:
+            logged.setdefault(c.image, []).append(c)
+    for kind, item in found:
+        summary = summaries[kind]
         if isinstance(item, Skip):
             summary.skip(item)
             continue
-        if not inside(item.path, layout.images):
+        name = library_name(item.path)
+        if name is None:
             summary.skip(Skip(item.origin, "outside the library", str(item.path)))
             continue
         if item.confidence < min_confidence:
-            summary.skip(Skip(item.origin, "low confidence", f"{item.confidence:.2f} < {min_confidence:.2f}"))
+            summary.skip(Skip(item.origin, "low confidence", f"best match {item.confidence:.2f} < "
+                              f"{min_confidence:.2f}, in {name}"))
             continue
         box = tuple(round(float(v), 2) for v in item.box)
         if not is_valid_box(box, item.width, item.height):
             summary.skip(Skip(item.origin, "box outside the image", f"{box} in {item.width}x{item.height}"))
             continue
-        name = layout.relative_name(item.path)
-        earlier = logged.get((name, item.origin), [])
-        if any(_same(c, box, item.angle) for c in earlier):
-            summary.known += 1
-            continue
-        record = CropDecision(name, item.width, item.height, box, time.time(), source=source,
-                              angle=round(item.angle, 3), origin=item.origin)
+        lines = logged.get(name, [])
+        earlier = [c for c in lines if per_image or c.origin == item.origin]
+        legacy = [] if per_image else [c for c in lines if _legacy_of(c.origin, item.origin)]
+        kept = next((c for c in earlier + legacy if _same(c, box, item.angle)), None)
+        ts = time.time()
+        retire = [c for c in earlier if c is not kept]
         if not dry_run:
-            for old in earlier:
-                append_undo(layout.logs, old, record.ts)
+            for old in retire:
+                append_undo(layout.logs, old, ts)
+        logged[name] = [c for c in logged.get(name, []) if c not in retire]
+        if kept is not None:
+            summary.known += 1
+            summary.retired += len(retire)
+            continue
+        record = CropDecision(name, item.width, item.height, box, ts, source=kind, angle=round(item.angle, 3),
+                              origin=item.origin)
+        if not dry_run:
             append_decision(layout.logs, record)
-        logged[(name, item.origin)] = [record]
-        summary.replaced += bool(earlier)
+        logged[name].append(record)
+        summary.replaced += bool(retire)
         summary.imported += 1
-    summary.seconds = time.perf_counter() - started
-    return summary
+    for summary in summaries.values():
+        summary.seconds = time.perf_counter() - started
+    return list(summaries.values())
+
+
+def _legacy_of(logged: str | None, origin: str) -> bool:
+    """Whether a line from before origins were full paths (``a.jpg``, ``Lightroom Catalog.lrcat#12``) may be this
+    origin's: its name ends this one. Such a line with the same crop counts as known; it is never retired (two
+    sources of one name cannot be told apart in it)."""
+    return bool(logged) and not logged.startswith("/") and origin.endswith("/" + logged)
 
 
 def _same(c: CropDecision, box: Box, angle: float) -> bool:

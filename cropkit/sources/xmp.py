@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree.ElementTree import Element
@@ -24,7 +26,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from PIL import Image
 
-from cropkit.decisions import MAX_ANGLE
+from cropkit.decisions import MAX_ANGLE, brief
 from cropkit.fileio import read_source_bytes
 from cropkit.geometry import Box, clamp_box, fit_inside_turned, turn_points
 
@@ -82,11 +84,45 @@ def embedded_xmp(data: bytes) -> bytes | None:
     return None
 
 
-def sidecars_of(image: Path) -> list[Path]:
-    """The XMP sidecars that may belong to ``image``: darktable's ``IMG_1.jpg.xmp``, Lightroom's ``IMG_1.xmp``
-    (either letter case)."""
-    names = [image.name + ".xmp", image.name + ".XMP", image.stem + ".xmp", image.stem + ".XMP"]
-    return [image.with_name(n) for n in dict.fromkeys(names) if image.with_name(n).is_file()]
+RAW_SUFFIXES = frozenset({".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".kdc", ".mef",
+                          ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".raw", ".rw2", ".rwl", ".sr2",
+                          ".srf", ".srw", ".x3f"})
+
+
+def stem_owner(stem: str, names: list[str], pictures: frozenset[str]) -> str | None:
+    """The picture that Lightroom's ``<stem>.xmp`` belongs to, among the folder's ``names``: the raw with that
+    stem (Lightroom and Camera Raw write such sidecars for raws), else the only picture with that stem; None when
+    several non-raw pictures share it (the sidecar cannot say which)."""
+    same = [n for n in names if os.path.splitext(n)[0] == stem and os.path.splitext(n)[1].lower() != ".xmp"]
+    raws = [n for n in same if os.path.splitext(n)[1].lower() in RAW_SUFFIXES]
+    if raws:
+        return raws[0] if len(raws) == 1 else None
+    shown = [n for n in same if os.path.splitext(n)[1].lower() in pictures]
+    return shown[0] if len(shown) == 1 else None
+
+
+def sidecars_of(image: Path, names: list[str], pictures: frozenset[str]) -> tuple[list[Path], list[str]]:
+    """The XMP sidecars of ``image`` (its folder lists ``names``), each file once (a name in two letter cases on
+    a case-insensitive disk, or a hard link, is one file): darktable's ``IMG_1.jpg.xmp`` first, then Lightroom's
+    ``IMG_1.xmp`` where ``image`` is the picture it belongs to (``stem_owner``). Also a note for each stem sidecar
+    that belongs to another picture."""
+    listed = set(names)
+    own = [n for n in (image.name + ".xmp", image.name + ".XMP") if n in listed]
+    stem = [n for n in (image.stem + ".xmp", image.stem + ".XMP") if n in listed]
+    owner = stem_owner(image.stem, names, pictures) if stem else None
+    notes = [] if owner == image.name or not stem else \
+        [f"{stem[0]} belongs to {owner}, not {image.name}" if owner else
+         f"{stem[0]} is shared by several pictures named {image.stem}.*: it cannot say which one it crops"]
+    found, seen = [], set()
+    for name in own + (stem if owner == image.name else []):
+        try:
+            st = (image.parent / name).stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            found.append(image.parent / name)
+    return found, notes
 
 
 def values(root: Element, namespace: str) -> dict[str, str]:
@@ -104,9 +140,27 @@ def values(root: Element, namespace: str) -> dict[str, str]:
     return out
 
 
+FRACTION_SLACK = 0.01  # edges this far outside 0..1 are rounding, not a crop outside the frame
+
+
+def check_fraction(name: str, value: float) -> float:
+    """``value`` when it is a finite fraction of the image (within FRACTION_SLACK); else XmpError."""
+    if not (math.isfinite(value) and -FRACTION_SLACK <= value <= 1 + FRACTION_SLACK):
+        raise XmpError(f"{name} {brief(value)} is not a fraction of the image")
+    return value
+
+
+def check_angle(name: str, value: float) -> float:
+    """``value`` when it is a finite straightening angle within +-MAX_ANGLE degrees; else XmpError."""
+    if not (math.isfinite(value) and abs(value) <= MAX_ANGLE):
+        raise XmpError(f"{name} {brief(value)} is not an angle within +-{MAX_ANGLE:g} degrees")
+    return value
+
+
 @dataclass(frozen=True)
 class AdobeCrop:
-    """Lightroom's crop as recorded: corner fractions of the stored image and the angle in degrees."""
+    """Lightroom's crop as recorded: corner fractions of the stored image and the angle in degrees; validated on
+    construction (XmpError), whichever reader (XMP, catalog) made it."""
 
     left: float
     top: float
@@ -114,29 +168,30 @@ class AdobeCrop:
     bottom: float
     angle: float = 0.0
 
+    def __post_init__(self) -> None:
+        check_angle("CropAngle", self.angle)
+        for name in ("left", "top", "right", "bottom"):
+            check_fraction(f"Crop{name.title()}", getattr(self, name))
+
 
 def adobe_crop(root: Element) -> AdobeCrop | None:
     """The crop the document records (None when it has none: no ``HasCrop``, or ``HasCrop`` false)."""
     crs = values(root, CRS)
     if crs.get("HasCrop", "").strip().lower() != "true":
         return None
-    numbers = {}
+    numbers = []
     for name in ("CropLeft", "CropTop", "CropRight", "CropBottom", "CropAngle"):
         text = crs.get(name, "0" if name == "CropAngle" else None)
         try:
-            v = float(text) if text is not None else math.nan
+            numbers.append(float(text) if text is not None and len(text) <= 64 else math.nan)
         except ValueError:
-            v = math.nan
-        if not math.isfinite(v):
-            raise XmpError(f"crs:{name} is {text!r}, not a number")
-        numbers[name] = v
-    if abs(numbers["CropAngle"]) > MAX_ANGLE:
-        raise XmpError(f"crs:CropAngle {numbers['CropAngle']} is beyond +-{MAX_ANGLE:g} degrees")
-    for name in ("CropLeft", "CropTop", "CropRight", "CropBottom"):
-        if not -0.01 <= numbers[name] <= 1.01:
-            raise XmpError(f"crs:{name} {numbers[name]} is not a fraction of the image")
-    return AdobeCrop(numbers["CropLeft"], numbers["CropTop"], numbers["CropRight"], numbers["CropBottom"],
-                     numbers["CropAngle"])
+            numbers.append(math.nan)
+        if not math.isfinite(numbers[-1]):
+            raise XmpError(f"crs:{name} is {brief(text)}, not a number")
+    try:
+        return AdobeCrop(*numbers)
+    except XmpError as exc:
+        raise XmpError(f"crs:{exc}") from None
 
 
 def orient_point(x: float, y: float, orientation: int, width: float, height: float) -> tuple[float, float]:

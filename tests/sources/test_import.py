@@ -73,7 +73,7 @@ def test_lightroom_xmp_sidecars_and_embedded_for_every_orientation(tmp_path, ang
         ious.append(iou(crop.crop, box))
         assert ious[-1] >= 0.98, (name, crop.crop, box)
         assert crop.angle == pytest.approx(0 if angle == 0 else crop.angle) and abs(abs(crop.angle) - abs(angle)) < 1e-6
-        assert crop.origin in (name.replace(".jpg", ".xmp"), f"{name}#xmp")
+        assert crop.origin in (str(images / name.replace(".jpg", ".xmp")), f"{images / name}#xmp")
     RESULTS.setdefault("lightroom-xmp", []).append((min(ious), seconds / 16))
     assert changed_entries(before, snapshot(images)) == {}
     log = (layout.logs / TRAINING_LOG).read_bytes()
@@ -88,7 +88,7 @@ def test_xmp_embedded_in_a_tiff_is_read(tmp_path):
     (summary, _dt) = run_import("xmp", layout)
     (crop,) = crops_by_image(layout, "lightroom-xmp")["scan.tif"]
     box, off = expected_box(images / "scan.tif", crop.angle)
-    assert summary.imported == 1 and crop.origin == "scan.tif#xmp" and crop.angle == 5.0
+    assert summary.imported == 1 and crop.origin == f"{images / 'scan.tif'}#xmp" and crop.angle == 5.0
     assert off < 2.5 and iou(crop.crop, box) >= 0.98
 
 
@@ -196,7 +196,7 @@ def test_darktable_crops_plain_and_compressed_with_history_end_and_disabled_item
             continue
         (crop,) = found[name]
         ious.append(iou(crop.crop, expected))
-        assert ious[-1] >= 0.98 and crop.angle == 0 and crop.origin == f"{name}.xmp", name
+        assert ious[-1] >= 0.98 and crop.angle == 0 and crop.origin == str(images / f"{name}.xmp"), name
     assert summary.skipped["unusable crop"] == 1 and "lens" in summary.first_skip["unusable crop"]
     (turned,) = found["turned.jpg"]
     assert turned.angle == 6.0 and inside_turned(turned.crop, 6.0, w, h)
@@ -266,7 +266,7 @@ def test_a_lightroom_catalog_read_from_a_copy_with_virtual_copies_and_paths_outs
                                                             ("c3.jpg", 1)]
     ious = []
     for k in range(4):
-        crop = next(c for c in found[f"c{k}.jpg"] if c.origin == f"{catalog.name}#{10 + k}")
+        crop = next(c for c in found[f"c{k}.jpg"] if c.origin == f"{catalog}#{10 + k}")
         box, off = expected_box(images / f"c{k}.jpg", crop.angle)
         ious.append(iou(crop.crop, box))
         assert off < 2.5 and ious[-1] >= 0.98, (k, crop, box)
@@ -314,7 +314,7 @@ def test_exported_crops_are_found_in_their_originals(tmp_path):
     ious = [iou(found[f"{n}.jpg"][0].crop, truth[n]) for n in photos]
     assert min(ious) >= 0.95, ious
     assert summary.imported == 4 and summary.skipped["low confidence"] == 1
-    assert found["rocket.jpg"][0].origin == "DSC_0001 final.jpg"
+    assert found["rocket.jpg"][0].origin == str(exports / "DSC_0001 final.jpg")
     RESULTS.setdefault("export", []).append((min(ious), seconds / 5))
     assert changed_entries(before, snapshot(images)) == {}
     (again,) = run_import("exports", layout, [images, exports])
