@@ -7,7 +7,7 @@ import numpy as np
 
 from cropkit.cli import main
 from cropkit.features.cache import ProcessedCache
-from cropkit.features.packed import PACKED, PackedFeatures, pack
+from cropkit.features.packed import PACKED, WORK, PackedFeatures, pack
 from cropkit.features.store import FeatureStore
 from cropkit.layout import Layout
 from tests.conftest import tiny_args
@@ -48,4 +48,5 @@ def test_a_pack_spans_shards_skips_missing_files_and_replaces_the_old_pack_whole
     assert all(np.array_equal(packed.get(h), a) for h, a in arrays.items()) and packed.get("e" * 64) is None
     packed.close()
     assert pack(folder, entries[:2]) == (2, 0)
-    assert len(PackedFeatures(folder / PACKED)) == 2 and not list(folder.glob(".packed*"))
+    assert len(PackedFeatures(folder / PACKED)) == 2 and not list((folder / WORK).iterdir())
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".npy") == sorted([PACKED, WORK])
