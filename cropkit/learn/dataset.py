@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cropkit.decisions import CropDecision, SuggestionDecision, read_crops, read_suggestions
+from cropkit.decisions import CropDecision, SuggestionDecision, brief, read_crops, read_suggestions
 from cropkit.errors import CropkitError
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.pipeline import run_extract
@@ -125,6 +125,8 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
             data[rel] = ImageData(store.load(entry.hash), cues.load(entry.hash, hands=False))
         except ValueError as exc:
             skipped[rel] = str(exc)
+    if store.pack_problem:  # the images were read from their own files instead (or skipped, saying so)
+        log(store.pack_problem)
     return data, skipped, summary.encoder_id
 
 
@@ -160,7 +162,11 @@ def load_logged_data(layout: Layout, extract_opts: ExtractOptions, holdout: floa
     data, skipped, encoder_id = load_image_data(layout, sorted(examples), extract_opts, log)
     usable = [examples[i] for i in sorted(examples) if i in data]
     if not usable:
-        raise CropkitError("none of the logged images could be read; see the skipped images above")
+        shown = [f"{brief(name)}: {why}" for name, why in list(skipped.items())[:20]]
+        for line in shown:
+            log(f"skipped image: {line}")
+        raise CropkitError(f"none of the {len(examples)} logged images could be read (first: {shown[0]}); "
+                           f"{'the first ' if len(shown) < len(skipped) else ''}{len(shown)} listed above")
     _, test_names = split_by_image([e.image for e in usable], holdout)
     held_out = set(test_names)
     train = [e for e in usable if e.image not in held_out]
