@@ -87,10 +87,10 @@ def measure_naive(paths: list[Path], arch: str, device: str = "cpu") -> float:
     import open_clip
     import torch
 
-    from cropkit.features.encoder import pick_device
+    from cropkit.features.encoder import _no_random_init_warning, pick_device
 
     dev = pick_device(device)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _no_random_init_warning():  # random on purpose: the report says so
         torch.manual_seed(0)
         clip, _, preprocess = open_clip.create_model_and_transforms(arch, device=dev)
     clip.eval()
@@ -109,11 +109,12 @@ def checkpoint_file(folder: Path, arch: str) -> Path:
     import open_clip
     import torch
 
+    from cropkit.features.encoder import _no_random_init_warning
     from cropkit.features.encoder_id import RANDOM_INIT_SEED
 
     path = folder / f"{arch}_random-seed{RANDOM_INIT_SEED}.pt"
     if not path.exists():
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _no_random_init_warning():
             torch.manual_seed(RANDOM_INIT_SEED)
             state = open_clip.create_model(arch).state_dict()
         buf = io.BytesIO()

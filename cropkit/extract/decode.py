@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import warnings
 
 import numpy as np
@@ -28,12 +29,9 @@ class DecodeError(Exception):
         self.kind = kind
 
 
-def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode ``data`` to an upright RGB image whose shorter side is reduced towards ``min_size``.
-
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself when that still leaves at least
-    ``min_size`` pixels on each side. Returns the image and the full-resolution upright (width, height).
-    """
+def open_image(data: bytes) -> Image.Image:
+    """Open ``data`` without decoding pixels, as every reader of a picture should: over ``MAX_PIXELS`` (a possible
+    decompression bomb), empty or unreadable is a DecodeError with the reason, never Pillow's raw warning."""
     if not data:
         raise DecodeError("empty-file", "the file is empty (0 bytes)")
     try:
@@ -52,6 +50,17 @@ def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[
     width, height = img.size
     if width * height > MAX_PIXELS:
         raise DecodeError("too-large", f"{width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit")
+    return img
+
+
+def decode_oriented_rgb(data: bytes, min_size: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode ``data`` to an upright RGB image whose shorter side is reduced towards ``min_size``.
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself when that still leaves at least
+    ``min_size`` pixels on each side. Returns the image and the full-resolution upright (width, height).
+    """
+    img = open_image(data)
+    width, height = img.size
     orientation = exif_orientation(img)
     full_size = (height, width) if orientation in _TRANSPOSED else (width, height)
     if isinstance(img, JpegImagePlugin.JpegImageFile):  # JPEG and MPO (camera JPEGs with extra frames)
@@ -98,25 +107,47 @@ def to_rgb(img: Image.Image, min_size: int | None = None) -> Image.Image:
     return img.convert("RGB")
 
 
-def _high_bit_to_gray(img: Image.Image) -> np.ndarray:
-    """Integer (16-bit, or 32-bit over 255) pixels scaled from 0..65535, float ones stretched, to uint8."""
+def _row_blocks(img: Image.Image):
+    """The image's pixels as float64 row blocks of about a million pixels (8 MB) each, with their first row."""
+    width, height = img.size
+    rows = max(1, (1 << 20) // max(1, width))
+    for top in range(0, height, rows):
+        yield top, np.array(img.crop((0, top, width, min(top + rows, height))), dtype=np.float64)
+
+
+def _finite_extrema(img: Image.Image) -> tuple[float, float]:
+    """The lowest and highest finite pixel values (0, 1 when there are none): NaN and infinities left out."""
     lo, hi = img.getextrema()
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    lo, hi = math.inf, -math.inf
+    for _, block in _row_blocks(img):
+        finite = block[np.isfinite(block)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return (lo, hi) if lo <= hi else (0.0, 1.0)
+
+
+def _high_bit_to_gray(img: Image.Image) -> np.ndarray:
+    """Integer (16-bit, or 32-bit over 255) pixels scaled from 0..65535, float ones stretched over their finite
+    range (NaN shown as the lowest value, infinities as the ends), to uint8."""
     if img.mode == "F":  # no fixed range: stretch what is there
+        lo, hi = _finite_extrema(img)
         lo, hi = min(lo, 0.0), max(hi, 1.0)
         offset, scale = lo, 255.0 / max(hi - lo, 1e-12)
-    elif img.mode.startswith("I;16") or hi > 255:
+    elif img.mode.startswith("I;16") or img.getextrema()[1] > 255:
         offset, scale = 0.0, 255.0 / 65535.0
     else:
         offset, scale = 0.0, 1.0
     width, height = img.size
     out = np.empty((height, width), np.uint8)
-    rows = max(1, (1 << 20) // max(1, width))  # about a million pixels (4 MB of float32) at a time
-    for top in range(0, height, rows):
-        block = np.array(img.crop((0, top, width, min(top + rows, height))), dtype=np.float32)
+    for top, block in _row_blocks(img):
+        if img.mode == "F":
+            np.nan_to_num(block, copy=False, nan=lo, posinf=hi, neginf=lo)
         block -= offset
         block *= scale
         block += 0.5
-        out[top : top + rows] = np.clip(block, 0, 255, out=block)
+        out[top : top + len(block)] = np.clip(block, 0, 255, out=block)
     return out
 
 
