@@ -94,17 +94,16 @@ class Layout:
         The path may be relative to the current folder, hold ``..``, or come through a link to the library; a
         file whose real folder lies elsewhere is named through the link folder inside the library that the scan
         walks to it. The file itself is never followed (it may be a link)."""
-        base = self._base
         lexical = Path(os.path.abspath(Path(path).expanduser()))
-        if (name := _name_under(lexical, base)) is not None:
+        if (name := self._name_in_library(lexical, self.images)) is not None:
             return name
         try:
             real = lexical.parent.resolve() / lexical.name
-            real_base = base.resolve()
+            real_images = self.images.resolve()
         except (OSError, RuntimeError):  # a folder that is a link loop
             return None
-        for candidate, top in ((real, base), (real, real_base)):
-            if (name := _name_under(candidate, top)) is not None:
+        for candidate, top in ((real, self.images), (real, real_images)):
+            if (name := self._name_in_library(candidate, top)) is not None:
                 return name
         if not self._folders:
             self._folders.update(_walked_folders(self.images))
@@ -112,8 +111,13 @@ class Layout:
             with contextlib.suppress(OSError):
                 st = parent.stat()
                 if (walked := self._folders.get((st.st_dev, st.st_ino))) is not None:
-                    return _name_under(walked / real.relative_to(parent), base)
+                    return self._name_in_library(walked / real.relative_to(parent), self.images)
         return None
+
+    def _name_in_library(self, path: Path, images: Path) -> str | None:
+        """The recorded name of ``path`` when it lies below ``images`` (the library, as written or resolved)."""
+        inside = _name_under(path, images)
+        return None if inside is None else (self.images / inside).relative_to(self._base).as_posix()
 
     def relative_name(self, path: Path) -> str:
         """The name recorded in caches and logs (``image_name``); absolute for a file outside the library

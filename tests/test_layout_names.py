@@ -41,6 +41,8 @@ def test_a_file_outside_the_library_has_no_name(tmp_path: Path):
     assert layout.image_name(stranger) is None
     assert layout.relative_name(stranger) == stranger.as_posix()  # never logged: readers refuse absolute names
     assert layout.image_name(layout.root) is None
+    beside = save_photo(layout.root / "data" / "elsewhere.jpg")  # under the root, outside its library
+    assert layout.image_name(beside) is None
 
 
 def test_a_library_outside_the_root_names_from_the_library(tmp_path: Path):
