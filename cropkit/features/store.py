@@ -133,7 +133,7 @@ class FeatureStore(NpyStore):
         found = [self._pack_refused] if self._pack_refused else self._packed.problems if self._packed else []
         if not found:
             return None
-        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+        more = f" (and {len(found) - 1} more problem{'s' if len(found) > 2 else ''})" if len(found) > 1 else ""
         return (f"the packed store {self.folder / PACKED} {found[0]}{more}: its images are read from their own "
                 "feature files instead; run cropkit pack to build it again")
 
