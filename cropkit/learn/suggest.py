@@ -13,7 +13,7 @@ from pathlib import Path
 from cropkit.decisions import Suggestion
 from cropkit.errors import CropkitError, explain_os_error
 from cropkit.extract.decode import decode_oriented_rgb
-from cropkit.extract.prepare import Failed, Prepared, prepare_image
+from cropkit.extract.prepare import Failed, Prepared, prepare_image, read_image
 from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
 from cropkit.features.cache import ProcessedCache
@@ -22,7 +22,7 @@ from cropkit.features.encoder import ClipEncoder, pick_device
 from cropkit.features.encoder_id import parse_encoder_id
 from cropkit.features.store import FeatureStore, pack_features, unpack_features
 from cropkit.features.weights import resolve_weights
-from cropkit.fileio import json_text, read_source_bytes
+from cropkit.fileio import json_text
 from cropkit.geometry import largest_centred_box
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
@@ -159,11 +159,20 @@ class StartingSuggester:
         found = stat_image(path)
         if isinstance(found, Skipped):
             raise CropkitError(f"{path}: {found.message}")
-        data, _ = read_source_bytes(path)
+        data = read_image_bytes(path)  # refused over extract's size limit before reading
         _, (width, height) = decode_oriented_rgb(data, 64)  # raises DecodeError with the reason for a bad file
         box = largest_centred_box(aspect, width, height)
         return ImageSuggestions(self.layout.relative_name(path), width, height, STARTING_PROPOSER,
                                 (Suggestion(box, math.nan),))
+
+
+def read_image_bytes(path: Path) -> bytes:
+    """An image's bytes, read as extract reads them: read-only, no atime, and a file over extract's size limit
+    (MAX_FILE_BYTES) refused before reading; raises CropkitError saying why."""
+    read = read_image(path)
+    if isinstance(read, Failed):
+        raise CropkitError(f"{path}: {read.message}")
+    return read[0]
 
 
 def result_json(result: ImageSuggestions) -> str:

@@ -19,6 +19,7 @@ from cropkit.geometry import (
     fit_box_to_aspect,
     fit_inside_turned,
     inside_turned,
+    is_finite_number,
     largest_centred_box,
     nearest_standard_aspect,
 )
@@ -258,7 +259,9 @@ class CropEditor:
 
     def set_angle(self, angle: float) -> None:
         """Straighten by ``angle`` degrees (clockwise, within +-MAX_ANGLE); every crop shrinks to stay on the
-        image."""
+        image. A value that is no finite number is ignored."""
+        if not is_finite_number(angle):
+            return
         self.angle = max(-MAX_ANGLE, min(MAX_ANGLE, float(angle)))
         for b in self.boxes:
             b.box = self._limit(None, b.box)

@@ -59,7 +59,7 @@ def paint_photo(layer, view: Viewport, picture: tuple[bytes, Box] | None, proble
         layer.fill_style = PROBLEM_RED
         layer.font = "16px sans-serif"
         layer.fill_text(problem[:110], 20, view.canvas_height / 2)
-        layer.fill_text("nothing to accept: press s or → for the next image", 20, view.canvas_height / 2 + 24)
+        layer.fill_text("nothing to accept: Enter, s or → for the next image", 20, view.canvas_height / 2 + 24)
 
 
 def overlay_lines(kind: str, box: Box) -> list[tuple[float, float, float, float]]:
@@ -170,14 +170,15 @@ def panel_html(session: ReviewSession, retrained: str = "") -> str:
     retrained = f"<br><i>{html.escape(retrained)}</i>" if retrained else ""
     if s.done:
         left = len(s.undecided)
-        more = (f"<br>{_count(left, 'image')} skipped: <b>Review skipped (r)</b> to go through them" if left
-                else "<br>every image has a decision")
+        more = (f"<br>{_count(left, 'image')} skipped{_unreadable(s, ', ')}: <b>Review skipped (r)</b> to go "
+                "through them" if left else "<br>every image has a decision")
         return (f"<b>End of the queue ({_count(len(s.queue), 'image')}).</b><br>{_tally(s)}" + more + retrained
                 + warnings)
-    head = f"<b>{s.index + 1} of {len(s.queue)}</b> · {_tally(s)}<br><code>{html.escape(s.image)}</code>"
+    head = (f"<b>{s.index + 1} of {len(s.queue)}</b> · {_tally(s)}{_unreadable(s, ' · ')}"
+            f"<br><code>{html.escape(s.image)}</code>")
     if s.problem:
         body = (f"<br>{WARNING.format(html.escape(s.problem))}<br>"
-                "nothing to accept or reject: skip (s or →) to go on")
+                "nothing to accept or reject: Enter, s or → goes on")
     else:
         score = s.boxes[0].score if s.boxes and not s.boxes[0].added else None
         chance = (f"<b>{score:.0%}</b> chance you keep it (the proposer's estimate from your held-out decisions)"
@@ -201,6 +202,11 @@ def _tally(s: ReviewSession) -> str:
     return (f"{s.decided} decided: {s.approved} kept as suggested ({s.acceptance_rate:.0%}), "
             f"{s.count('modified')} adjusted, {s.count('rejected')} rejected" + (f", {cropped} crops only"
                                                                                   if cropped else ""))
+
+
+def _unreadable(s: ReviewSession, sep: str) -> str:
+    """'<sep>2 can't be read' when going on passed over unreadable images, else ''."""
+    return f"{sep}{len(s.unreadable)} can't be read" if s.unreadable else ""
 
 
 def _count(n: int, noun: str) -> str:

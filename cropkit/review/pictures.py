@@ -1,7 +1,8 @@
 """Reading the library's files for the reviewer, read-only: display-size previews (cached, the next one prepared
 in a background thread), the full-resolution part under the canvas once zoomed in, and the companion YAML.
 
-Every read goes through ``read_source_bytes`` (read-only, non-blocking, no atime): nothing here writes.
+Every read goes through ``read_source_bytes`` (read-only, non-blocking, no atime; images refused over extract's size
+limit before reading, as extract does): nothing here writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image
 from cropkit.extract.decode import decode_oriented_rgb
 from cropkit.fileio import NotRegularFile, read_source_bytes
 from cropkit.geometry import Box
+from cropkit.learn.suggest import read_image_bytes
 from cropkit.review.viewport import Viewport
 
 KEEP_PREVIEWS = 3  # previews kept in memory: flat on long queues
@@ -26,8 +28,7 @@ COMPANION_MAX_DEPTH = 50
 
 def preview_jpeg(path: Path, width: int, height: int, quality: int = 85) -> tuple[bytes, int, int]:
     """A JPEG of the whole upright frame fitted to width x height (decoded reduced, read-only)."""
-    data, _ = read_source_bytes(path)
-    img, _ = decode_oriented_rgb(data, max(width, height) // 2)
+    img, _ = decode_oriented_rgb(read_image_bytes(path), max(width, height) // 2)
     img.thumbnail((width, height))
     return _jpeg(img, quality), img.width, img.height
 
@@ -91,7 +92,7 @@ class Pictures:
     def visible_region(self, path: Path, view: Viewport) -> tuple[bytes, tuple[int, int, int, int]]:
         """The part of ``path`` at full resolution under the canvas, as a JPEG at canvas scale, and its box."""
         if self.full is None or self.full[0] != path:
-            data, _ = read_source_bytes(path)
+            data = read_image_bytes(path)
             self.full = (path, decode_oriented_rgb(data, max(view.image_width, view.image_height))[0])
         img = self.full[1]
         x0, y0, x1, y1 = view.visible()

@@ -2,8 +2,9 @@
 counts and notices shown to the user.
 
 Coordinates are pixels of the full-resolution upright image. The widget and the tests drive the same methods;
-every decision is appended to the logs at once. An image that cannot be read is shown with its reason and nothing
-to decide; a decision is logged once, for the image shown.
+every decision is appended to the logs at once. Going on passes over an image that cannot be read (its reason is
+kept and told); one shown anyway (going back) has nothing to decide. A decision is logged once, for the image shown,
+and only as lines every reader takes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cropkit.decisions import CropDecision, SuggestionDecision, append_decision, append_undo
@@ -38,7 +39,8 @@ def aspect_of(name: str, width: int, height: int) -> float | None:
 @dataclass
 class Decided:
     """What one accept or reject logged, so that undo (or a new decision on the same image) can cancel it and
-    restore the image's crops and the proposer that suggested them."""
+    restore the image's crops and the proposer that suggested them; ``replaced``: the earlier decision on the image
+    that this one replaced (and its place in the history), which undoing this one brings back."""
 
     index: int
     records: list
@@ -46,6 +48,8 @@ class Decided:
     proposer_name: str
     angle: float = 0.0
     initial: list[CropBox] = field(default_factory=list)  # the crops first shown (the suggestion)
+    replaced: tuple[int, Decided] | None = None
+    restored: list = field(default_factory=list)  # ``replaced``'s records logged again by an undo (retries resume)
 
     @property
     def kind(self) -> str:
@@ -74,11 +78,13 @@ class ReviewSession:
     skipped: set[int] = field(default_factory=set)  # queue positions left without a decision
     only_skipped: bool = False  # going through the skipped images again: next goes to the next undecided one
     problem: str = ""  # why the image shown cannot be reviewed ("can't be read: ..."); nothing to decide then
+    unreadable: dict[int, str] = field(default_factory=dict)  # queue positions found unreadable, and why
     notice: str = ""  # what the last key did not do, and why
     others: list[str] = field(default_factory=list)  # other reviewer processes open on this root
     log_marks: dict[str, int] | None = None  # log sizes when the queue was read; later lines are checked
     last_lock: str = "original"  # the aspect lock that A turns back on
     _logged_here: list = field(default_factory=list)  # records of this image a failed accept did write
+    _replacing: tuple[int, Decided] | None = None  # the earlier decision that a failed accept did cancel
     _own: set = field(default_factory=set)  # (image, ts) of every line this session wrote
     _warned: str = ""  # the image whose decision by another reviewer the user was told about
     _registration: weakref.finalize | None = None
@@ -166,7 +172,7 @@ class ReviewSession:
         proposer (or the given crops, suggested by ``proposer_name``). Never raises for a bad image: it is shown
         with ``problem`` set and no crops."""
         self.index = max(0, min(index, len(self.queue)))
-        self._logged_here, self.notice, self.problem, self.proposer_name = [], "", "", ""
+        self._logged_here, self._replacing, self.notice, self.problem, self.proposer_name = [], None, "", "", ""
         self.editor = CropEditor()
         self.others = other_reviewers(self.suggester.layout.ai_data)
         if self.done:
@@ -183,6 +189,7 @@ class ReviewSession:
         except Exception as exc:  # one bad image never stops the review: say why, and let the user go on
             self.cannot_show(exc)
             return
+        self.unreadable.pop(self.index, None)
         self.image, self.proposer_name = result.image, proposer_name or result.proposer
         if boxes is None:
             top = result.suggestions[0]
@@ -197,7 +204,23 @@ class ReviewSession:
     def cannot_show(self, exc: Exception) -> None:
         """The image shown cannot be read (found now, or while drawing it): say why; nothing to decide on it."""
         self.problem = f"can't be read: {_reason(exc, self.queue[self.index])}"
+        self.unreadable[self.index] = self.problem
         self.editor = CropEditor(self.width, self.height)  # no crops: nothing to decide
+
+    def go_on(self, index: int) -> None:
+        """Show image ``index``, or the first one after it (as going on goes) that can be read: an unreadable
+        image never holds up the queue. Each one passed is left skipped, its reason kept in ``unreadable`` and
+        told in ``notice``."""
+        self.go_to(index)
+        passed = []
+        while not self.done and self.problem:
+            passed.append(f"{self.image}: {self.problem}")
+            if self.decision_at(self.index) is None:
+                self.skipped.add(self.index)
+            self.go_to(self._next())
+        if passed:
+            more = f" and {len(passed) - 1} more" if len(passed) > 1 else ""
+            self.notice = f"passed over an image that can't be read ({passed[0]}){more}: left skipped"
 
     def _next(self) -> int:
         """Where going on leads: the next position, or the next undecided one when going through skipped ones."""
@@ -209,7 +232,7 @@ class ReviewSession:
         """No decision: on to the next image."""
         if not self.done and self.decision_at(self.index) is None:
             self.skipped.add(self.index)
-        self.go_to(self._next())
+        self.go_on(self._next())
 
     def previous(self) -> None:
         self.go_to(self.index - 1)
@@ -220,7 +243,7 @@ class ReviewSession:
         if not left:
             return False
         self.only_skipped = True
-        self.go_to(left[0])
+        self.go_on(left[0])
         return True
 
     # editing that depends on the choices of the session ------------------------------------------------
@@ -287,9 +310,13 @@ class ReviewSession:
         """Log ``records`` and move on. A decision this session made on the image before is undone first (one
         effective decision per image). If a write fails (a full disk, a read-only folder) the error is raised and
         the image stays; the records already written are not written again on the retry. Nothing is logged for an
-        unreadable image, and a decision another reviewer logged for this image meanwhile is shown first: the same
-        key again logs this one as well."""
+        unreadable image, nor a line a reader of the logs would refuse (said in ``notice``), and a decision another
+        reviewer logged for this image meanwhile is shown first: the same key again logs this one as well."""
         if self.done or self.problem or not self.boxes:  # the panel already says why
+            return []
+        if refused := _refused_by_readers(records):
+            self.notice = (f"nothing logged: {refused}, and readers of the logs would refuse it; make the crop "
+                           "larger or straighten less (Esc: back to the suggestion)")
             return []
         if not self._logged_here and self._warned != self.image:
             elsewhere = decided_elsewhere(self.logs, self.log_marks or {}, self.image, self._own)
@@ -300,33 +327,57 @@ class ReviewSession:
                 return []
         earlier = self.decision_at(self.index)
         if earlier is not None and not self._logged_here:
-            self._cancel(earlier)
+            self._replacing = (self._cancel(earlier), earlier)
         for r in records[len(self._logged_here):]:
             append_decision(self.logs, r)  # one flushed line each, at once
             self._logged_here.append(r)
             self._own.add((r.image, r.ts))
         records = self._logged_here
         self.history.append(Decided(self.index, records, copy.deepcopy(self.boxes), self.proposer_name,
-                                    self.editor.angle, copy.deepcopy(self.editor.initial)))
+                                    self.editor.angle, copy.deepcopy(self.editor.initial), self._replacing))
         self.skipped.discard(self.index)
-        self.go_to(self._next())
+        self.go_on(self._next())
         return records
 
-    def _cancel(self, decided: Decided) -> None:
-        """Undo lines for ``decided``'s records (written before anything changes here), then forget it."""
+    def _cancel(self, decided: Decided, restore: bool = False) -> int:
+        """Undo lines for ``decided``'s records (written before anything changes here), then forget it; returns
+        where it was in the history. ``restore``: the decision it replaced is logged again and in force again."""
         now = time.time()
-        for r in decided.records:
+        for r in decided.records:  # written again on a retry after a failed write: a second undo line is harmless
             append_undo(self.logs, r, now)
+        replaced = decided.replaced if restore else None
+        if replaced is not None:
+            for r in replaced[1].records[len(decided.restored):]:  # as new lines: the log only grows
+                again = replace(r, ts=time.time())
+                append_decision(self.logs, again)
+                decided.restored.append(again)
+                self._own.add((again.image, again.ts))
+        position = self.history.index(decided)
         self.history.remove(decided)
+        if replaced is not None:
+            earlier = replace(replaced[1], records=list(decided.restored))
+            self.history.insert(min(replaced[0], len(self.history)), earlier)
+        return position
 
     def undo(self) -> Decided | None:
-        """Cancel the last decision with undo lines in the logs and go back to its image, crops as they were."""
+        """Cancel the last decision with undo lines in the logs and go back to its image, crops as they were. When
+        it replaced an earlier decision on that image (a revisit), that one is in force again, as before."""
         if not self.history:
             return None
         last = self.history[-1]
-        self._cancel(last)
+        self._cancel(last, restore=True)
         self.go_to(last.index, last.boxes, last.proposer_name, last.angle, last.initial)
         return last
+
+
+def _refused_by_readers(records: list) -> str:
+    """Why a reader of the logs would refuse one of ``records`` (as cropkit.decisions reads each line), or ''."""
+    for r in records:
+        try:
+            type(r).from_json(r.to_json())
+        except ValueError as exc:
+            return str(exc)
+    return ""
 
 
 def _round(box: Box) -> Box:

@@ -176,7 +176,7 @@ class CropReviewer(widgets.VBox):
         super().__init__([widgets.HBox([self.canvas, side]), decide, tools, hint, self.status, self.bridge],
                          layout=widgets.Layout(width="100%", padding="4px"))
         self.add_class("cropkit-reviewer")
-        self.session.go_to(self.session.index)
+        self.session.go_on(self.session.index)  # past any unreadable images at the start
         self.show()
 
     # screen ----------------------------------------------------------------------------------------------
@@ -259,11 +259,11 @@ class CropReviewer(widgets.VBox):
 
     # actions (keys and buttons share them) ---------------------------------------------------------------
 
-    def accept(self) -> None:
-        self._decide(self.session.accept)
+    def accept(self) -> None:  # on an image that can't be read: nothing to decide, go on
+        self.skip() if self.session.problem else self._decide(self.session.accept)
 
     def reject(self) -> None:
-        self._decide(self.session.reject)
+        self.skip() if self.session.problem else self._decide(self.session.reject)
 
     def _decide(self, action: Callable[[], list]) -> None:
         started = time.perf_counter()

@@ -72,11 +72,14 @@ def test_the_panel_says_where_the_review_is_and_who_suggested_the_crop(session):
 
 def test_the_panel_for_an_image_that_cannot_be_read_says_so_and_offers_no_decision(session):
     session.problem, session.editor = "can't be read: the file is cut short", CropEditor()
+    session.unreadable = {1: session.problem}
     html = panel_html(session)
-    assert html == ("<b>2 of 3</b> · 2 decided: 1 kept as suggested (50%), 0 adjusted, 1 rejected"
+    assert html == ("<b>2 of 3</b> · 2 decided: 1 kept as suggested (50%), 0 adjusted, 1 rejected · 1 can't be read"
                     "<br><code>a.jpg</code><br><b style='color:#c62828'>can&#x27;t be read: the file is cut short</b>"
-                    "<br>nothing to accept or reject: skip (s or →) to go on")
+                    "<br>nothing to accept or reject: Enter, s or → goes on")
     assert "suggested by" not in html
+    session.index = 3
+    assert "1 image skipped, 1 can't be read: <b>Review skipped (r)</b>" in panel_html(session)
 
 
 def test_the_panel_at_the_end_counts_decisions_and_skipped_images_and_keeps_the_warnings(session):

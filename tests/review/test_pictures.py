@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cropkit.errors import CropkitError
 from cropkit.extract.decode import DecodeError
 from cropkit.review.pictures import KEEP_PREVIEWS, Pictures, read_companion
 from cropkit.review.viewport import Viewport
@@ -66,7 +67,7 @@ def test_an_unreadable_image_is_an_error_not_a_crash(tmp_path, bad):
     thread = pictures.prefetch(path)
     thread.join(60)
     assert not thread.is_alive() and pictures.cached() == []  # the prefetch gave up quietly
-    with pytest.raises((DecodeError, OSError)):  # the widget shows it as "can't be read: ..."
+    with pytest.raises((DecodeError, CropkitError)):  # the widget shows it as "can't be read: ..."
         pictures.preview(path)
 
 
