@@ -6,6 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cropkit.decisions import brief
+from cropkit.errors import CropkitError
+
+ENGINES = ("local", "ray")
+
 
 @dataclass
 class ExtractOptions:
@@ -28,3 +33,9 @@ class ExtractOptions:
     decoder: str = "auto"  # cpu, device (nvJPEG on CUDA) or auto (the CPU: faster on camera JPEGs, as measured)
     engine: str = "local"  # local (worker processes on this machine) or ray (a Ray cluster)
     ray: object | None = None  # cropkit.extract.ray_engine.RayOptions for the ray engine (None: a local cluster)
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:  # anything else would silently run the local engine
+            raise CropkitError(f"engine must be one of {', '.join(ENGINES)}, not {brief(self.engine)}")
+        if self.engine != "ray" and self.ray is not None:
+            raise CropkitError("Ray options were given for the local engine: pass engine='ray' too")
