@@ -20,7 +20,7 @@ _EXPORTS = {  # module -> the names it gives the public face
     "cropkit.evaluate.curves": ("learning_curve_figures",),
     "cropkit.review.start": ("open_reviewer",),  # the crop reviewer
     "cropkit.layout": ("Layout",),
-    "cropkit.notebooks": ("resolve_root", "figures_dir", "run_notebooks"),
+    "cropkit.notebooks": ("resolve_root", "figures_dir", "run_notebooks", "use_parameters"),
     "cropkit.demo.photographer": ("build_demo_root",),
 }
 _PUBLIC = {name: module for module, names in _EXPORTS.items() for name in names}

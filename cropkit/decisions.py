@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import reprlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from cropkit.errors import brief
 from cropkit.fileio import BadLine, append_jsonl, read_jsonl
 from cropkit.geometry import Box, is_finite_number, is_valid_box
 
@@ -24,16 +24,6 @@ MAX_SIDE = 1_000_000  # pixels: no camera or scan comes near it
 MAX_PATH_CHARS = 4096
 LAST_TS = 253402300799.0  # 9999-12-31T23:59:59Z
 MAX_ANGLE = 45.0  # degrees of straightening either way
-_brief = reprlib.Repr()
-_brief.maxstring = _brief.maxother = 80
-_brief.maxlong = 40
-
-
-def brief(value: object) -> str:
-    """A short repr of a value read from a file, for messages: never echoes a huge field in full."""
-    return _brief.repr(value)
-
-
 def safe_image_path(value: object) -> str:
     """A path relative to the root with '/' separators that cannot escape it; raises ValueError otherwise.
 

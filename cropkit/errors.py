@@ -1,9 +1,33 @@
 """Errors that carry a message telling the user what to do next."""
 
 import errno
+import reprlib
 from pathlib import Path
 
 TMP_MARK = ".cropkit-tmp-"  # in the names of files being written (see cropkit.fileio)
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxother = 80
+_brief.maxlong = 40
+_in_notebook = False  # set by cropkit.notebooks.use_parameters: options are then named as notebook parameters
+
+
+def brief(value: object) -> str:
+    """A short repr of a value read from a file, for messages: never echoes a huge field in full."""
+    return _brief.repr(value)
+
+
+def option(name: str, value: str) -> str:
+    """An option as the user sets it where cropkit runs: ``--weights none`` on the command line, ``weights =
+    'none'`` in a notebook (once it called ``cropkit.use_parameters``); a long value is cut."""
+    if _in_notebook:
+        return f"{name.replace('-', '_')} = {brief(value)}"
+    return f"--{name} {value if len(value) <= 80 else brief(value)}"
+
+
+def name_options_as_notebook_parameters() -> None:
+    """From now on, in this process, ``option`` names notebook parameters instead of command-line flags."""
+    global _in_notebook
+    _in_notebook = True
 
 
 class CropkitError(Exception):

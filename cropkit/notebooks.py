@@ -19,8 +19,7 @@ from pathlib import Path, PurePath
 
 import yaml
 
-from cropkit.decisions import brief
-from cropkit.errors import CropkitError
+from cropkit.errors import CropkitError, brief, name_options_as_notebook_parameters
 from cropkit.fileio import remove_stale_temp_files, temp_path
 from cropkit.layout import Layout, claim_generated_root
 
@@ -187,17 +186,6 @@ def notebook_parameters(pairs: Iterable[tuple[str, str]], cwd: str | Path | None
     return check_parameters(values, cwd, texts)
 
 
-_IN_NOTEBOOK = False  # set by use_parameters: messages then name notebook parameters, not command-line flags
-
-
-def option(name: str, value: str) -> str:
-    """An option as the user sets it where cropkit runs: ``--weights none`` on the command line, ``weights =
-    'none'`` in a notebook (once it called ``use_parameters``); a long value is cut."""
-    if _IN_NOTEBOOK:
-        return f"{name.replace('-', '_')} = {brief(value)}"
-    return f"--{name} {value if len(value) <= 80 else brief(value)}"
-
-
 def use_parameters(namespace: dict, notebook: str) -> None:
     """Check a notebook's parameters in ``namespace`` (its globals) right after its parameters cell, however it
     runs (Jupyter, plain papermill, cropkit notebooks).
@@ -206,8 +194,7 @@ def use_parameters(namespace: dict, notebook: str) -> None:
     one is given too or this notebook has no such parameter; every value must be of its declared type. From then
     on cropkit's messages name these parameters instead of command-line flags.
     """
-    global _IN_NOTEBOOK
-    _IN_NOTEBOOK = True
+    name_options_as_notebook_parameters()
     cell = _parameters_cell(notebook)
     for old, new in RENAMED.items():
         value = namespace.get(old)

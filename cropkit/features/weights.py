@@ -14,7 +14,7 @@ import open_clip
 import torch
 from safetensors import safe_open
 
-from cropkit.errors import WeightsUnavailable
+from cropkit.errors import WeightsUnavailable, option
 from cropkit.features.encoder_id import is_random, weights_id
 
 
@@ -43,7 +43,7 @@ def resolve_weights(arch: str, weights: str, cache_dir: str | None = None) -> We
         tags = open_clip.list_pretrained_tags_by_model(arch)
         known = ", ".join(tags) if tags else "none for this architecture"
         raise WeightsUnavailable(
-            f"--weights {weights!r} is neither a file nor a known open_clip tag for {arch} "
+            f"{option('weights', weights)} is neither a file nor a known open_clip tag for {arch} "
             f"(known tags: {known}).\n" + weights_fixes(arch)
         )
     cached = _cached_checkpoint(cfg, cache_dir)
@@ -65,10 +65,10 @@ def weights_fixes(arch: str) -> str:
     """What a user can do when weights cannot be had."""
     return (
         "Fixes:\n"
-        f"  - a local checkpoint file: --weights /path/to/open_clip_model.safetensors (or .bin/.pt)\n"
+        f"  - a local checkpoint file: {option('weights', '/path/to/open_clip_model.safetensors')} (or .bin/.pt)\n"
         "  - the Hugging Face cache: copy the weights into ~/.cache/huggingface/hub (or set HF_HOME) "
         "on a machine that has them\n"
-        f"  - --weights none: a randomly initialised {arch} (features carry no learned meaning)"
+        f"  - {option('weights', 'none')}: a randomly initialised {arch} (features carry no learned meaning)"
     )
 
 

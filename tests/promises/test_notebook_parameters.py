@@ -108,10 +108,10 @@ def test_plain_papermill_takes_an_old_parameter_name(tmp_path):
 
 
 def test_a_notebook_maps_old_names_and_checks_values_itself(monkeypatch):
-    import cropkit.notebooks
+    import cropkit.errors
     from cropkit.notebooks import use_parameters
 
-    monkeypatch.setattr(cropkit.notebooks, "_IN_NOTEBOOK", False)
+    monkeypatch.setattr(cropkit.errors, "_in_notebook", False)
     given = {"root": None, "weights": None, "arch": None, "steps": None, "holdout": 0, "pretrained": "none",
              "model": 2}
     use_parameters(given, "02_train_crop_proposer")
@@ -131,14 +131,14 @@ def test_a_notebook_maps_old_names_and_checks_values_itself(monkeypatch):
 def test_weights_failures_in_a_notebook_name_its_weights_parameter(tmp_path, monkeypatch):
     """Issue 22, finding 26: offline, the reviewer's first training failed with fixes written as command-line flags
     (`--weights none`); in a notebook they name its `weights` parameter."""
-    import cropkit.notebooks
+    import cropkit.errors
     from cropkit.errors import WeightsUnavailable
     from cropkit.features.weights import resolve_weights
     from cropkit.notebooks import use_parameters
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(cropkit.notebooks, "_IN_NOTEBOOK", False)
+    monkeypatch.setattr(cropkit.errors, "_in_notebook", False)
     with pytest.raises(WeightsUnavailable, match="--weights none"):  # from a shell: the flag
         resolve_weights("ViT-B-32", "openai", cache_dir=str(tmp_path / "cache"))
     use_parameters({"weights": "openai"}, "04_review_crops")
