@@ -8,7 +8,6 @@ The peak correlation is the confidence: boxes below the threshold are reported, 
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from cropkit.extract.decode import DecodeError, decode_oriented_rgb
+from cropkit.extract.decode import DecodeError, decode_oriented_rgb, open_image
 from cropkit.extract.prepare import MAX_FILE_BYTES
 from cropkit.extract.scan import Found, find_images
 from cropkit.fileio import read_source_bytes
@@ -147,7 +146,7 @@ def _decode(path: Path, side: int) -> tuple[Image.Image, tuple[int, int]]:
 def capture_time(data: bytes) -> str | None:
     """EXIF DateTimeOriginal (with SubSecTimeOriginal) from the file's header, which exports usually keep."""
     try:
-        exif = Image.open(io.BytesIO(data)).getexif().get_ifd(EXIF_IFD)
+        exif = open_image(data).getexif().get_ifd(EXIF_IFD)
         when, sub = exif.get(DATE_TAKEN), exif.get(SUBSEC_TAKEN)
     except Exception:  # no readable EXIF: no capture time to match on
         return None

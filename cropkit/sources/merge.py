@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,20 +95,6 @@ def source_path(path: Path) -> str:
         return path.as_posix()
 
 
-def library_names(layout: Layout) -> Callable[[str | Path], str | None]:
-    """The library's name for an image at a path (``Layout.image_name`` on the library alone: through links,
-    ``..`` and relative paths, as the scan names it), None outside the library; a file of the root beside the
-    library is outside too, however it is reached."""
-    inner = Layout(layout.images, layout.images)
-    prefix = (layout.image_name(layout.images / PROBE) or PROBE)[: -len(PROBE)]  # the library's place in the root
-
-    def name(path: str | Path) -> str | None:
-        found = inner.image_name(path)
-        return None if found is None else prefix + found
-
-    return name
-
-
 def merge_crops(layout: Layout, kinds: tuple[str, ...], found: Iterable[tuple[str, Imported | Skip]],
                 dry_run: bool = False, min_confidence: float = 0.0, per_image: bool = False) -> list[ImportSummary]:
     """Append each new crop of ``found`` ((kind, crop or skip) pairs) to the log; a summary per kind.
@@ -120,7 +106,7 @@ def merge_crops(layout: Layout, kinds: tuple[str, ...], found: Iterable[tuple[st
     imports for it are withdrawn. Names are the library's (``Layout.image_name``)."""
     started = time.perf_counter()
     summaries = {kind: ImportSummary(kind, dry_run) for kind in kinds}
-    library_name = library_names(layout)
+    library_name = layout.image_name
     logged: dict[str, list[CropDecision]] = {}
     for c in read_crops(layout.logs)[0]:
         if c.source in summaries:

@@ -8,17 +8,14 @@ crops located in their originals (``export``). Each crop's ``origin`` is its sou
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
-from PIL import Image, UnidentifiedImageError
-
 from cropkit.decisions import brief
 from cropkit.errors import CropkitError
-from cropkit.extract.decode import exif_orientation
+from cropkit.extract.decode import DecodeError, exif_orientation, open_image
 from cropkit.extract.prepare import MAX_FILE_BYTES
 from cropkit.extract.scan import IMAGE_SUFFIXES, Found, find_images
 from cropkit.fileio import open_folder, read_source_bytes
@@ -27,7 +24,7 @@ from cropkit.layout import Layout
 from cropkit.sources.catalog import catalog_crop, catalog_rows, top_level
 from cropkit.sources.darktable import darktable_crop
 from cropkit.sources.exports import MIN_CONFIDENCE, find_export_crops
-from cropkit.sources.merge import PROBE, Imported, ImportSummary, Skip, library_names, merge_crops, source_path
+from cropkit.sources.merge import PROBE, Imported, ImportSummary, Skip, merge_crops, source_path
 from cropkit.sources.xmp import XmpError, adobe_crop, embedded_xmp, parse_xmp, read_sidecar, sidecars_of, upright_crop
 
 LIGHTROOM_XMP, DARKTABLE_XMP, CATALOG, EXPORT = "lightroom-xmp", "darktable-xmp", "lightroom-catalog", "export"
@@ -40,9 +37,9 @@ def upright_size(path: Path) -> tuple[int, int, int, bytes]:
     extract's MAX_FILE_BYTES refused before reading)."""
     data, _ = read_source_bytes(path, max_bytes=MAX_FILE_BYTES)
     try:
-        img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError):
-        raise ValueError("not a readable image (unknown or corrupt format)") from None
+        img = open_image(data)
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from None
     with img:
         width, height = img.size
         orientation = exif_orientation(img)
@@ -138,7 +135,7 @@ def catalog_crops(catalog: Path, layout: Layout,
 
 
 def _catalog_items(catalog: Path, layout: Layout, path_map: tuple[str, str] | None) -> Iterator[Imported | Skip]:
-    where, library_name = source_path(catalog), library_names(layout)
+    where, library_name = source_path(catalog), layout.image_name
     for image_id, recorded, text in catalog_rows(catalog):
         origin = f"{where}#{image_id}"
         try:
@@ -179,7 +176,7 @@ def run_import(kind: str, layout: Layout, sources: list[Path] | None = None, dry
         return merge_crops(layout, (CATALOG,), catalog_crops(sources[0], layout, path_map), dry_run)
     if kind == "exports":
         originals, exports = sources
-        library_name = library_names(layout)
+        library_name = layout.image_name
         check_export_folders(layout, library_name, originals, exports)
         found = find_export_crops(originals, exports, lambda p: library_name(p) is not None, layout.ai_data)
         return merge_crops(layout, (EXPORT,), ((EXPORT, item) for item in found), dry_run, min_confidence)

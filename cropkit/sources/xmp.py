@@ -13,7 +13,6 @@ against a published numeric example; Adobe's namespace page lists the tags witho
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import stat
@@ -24,9 +23,9 @@ from xml.etree.ElementTree import Element
 import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from PIL import Image
 
 from cropkit.decisions import MAX_ANGLE, brief
+from cropkit.extract.decode import DecodeError, open_image
 from cropkit.fileio import read_source_bytes
 from cropkit.geometry import Box, clamp_box, fit_inside_turned, turn_points
 
@@ -70,8 +69,8 @@ def read_sidecar(path: Path) -> bytes:
 def embedded_xmp(data: bytes) -> bytes | None:
     """The XMP packet inside a JPEG (its APP1 segment) or TIFF (tag 700), without decoding pixels; None if none."""
     try:
-        img = Image.open(io.BytesIO(data))
-    except Exception:  # not an image Pillow reads: no embedded packet to offer
+        img = open_image(data)
+    except DecodeError:  # not an image Pillow reads: no embedded packet to offer
         return None
     if img.format in ("JPEG", "MPO"):
         for marker, payload in getattr(img, "applist", []):
