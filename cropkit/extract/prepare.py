@@ -15,6 +15,7 @@ import numpy as np
 from cropkit.extract.decode import DecodeError, decode_oriented_rgb, squash_to_square
 from cropkit.extract.phash import phash64
 from cropkit.features.cues import Cues, compute_cues
+from cropkit.features.people import PeopleModelError
 from cropkit.fileio import NotRegularFile, read_source_bytes
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: larger "images" are refused before reading
@@ -76,7 +77,7 @@ def prepare_bytes(path: Path, data: bytes, size: int, mtime_ns: int, input_size:
         pixels = squash_to_square(img, input_size)
         phash = phash64(img)
         cues = compute_cues(img)
-    except DecodeError as exc:
+    except (DecodeError, PeopleModelError) as exc:  # a model failure is recorded as such, not as the file's
         return Failed(path, size, mtime_ns, exc.kind, str(exc))
     except Exception as exc:  # never let one hostile file stop the run
         return Failed(path, size, mtime_ns, "decode-error", f"{type(exc).__name__}: {exc}")

@@ -126,7 +126,7 @@ def _init(opts: RayOptions):
             check_reachable(opts.address)
         kwargs = {"address": opts.address} if opts.address else {"num_cpus": opts.local_cpus}
         try:
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, **kwargs)
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **kwargs)
         except ConnectionError as exc:  # "auto" with no cluster started here, among others
             raise CropkitError(f"cannot join the Ray cluster at {brief(opts.address)}: {exc}") from None
     _check_fits(ray, opts)

@@ -57,6 +57,7 @@ class Suggester:
     device: str = "auto"
     not_stored: list[str] = field(default_factory=list, init=False)  # new images whose features were not kept
     _encoder: ClipEncoder | None = field(default=None, init=False)
+    _stores: Stores | None = field(default=None, init=False)
 
     @classmethod
     def open(cls, root: str | Path = ".", proposer: str | Path | None = None, device: str = "auto") -> Suggester:
@@ -69,7 +70,10 @@ class Suggester:
         return self.proposer.encoder_id
 
     def stores(self) -> Stores:
-        return Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues))
+        """The stores of this suggester's encoder, opened once (a packed index is not reopened per image)."""
+        if self._stores is None:
+            self._stores = Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues))
+        return self._stores
 
     def encoder(self) -> ClipEncoder:
         """Rebuild the encoder the proposer was trained on; refuse other weights."""

@@ -108,7 +108,9 @@ def test_suggest_and_train_read_the_per_image_files_past_a_damaged_pack(tmp_path
         DAMAGES[damage](folder)
         capsys.readouterr()
         assert main(["suggest", "--root", str(root), photo]) == 0
-        assert "1. [" in capsys.readouterr().out
+        out = capsys.readouterr()
+        assert "1. [" in out.out and f"note: the packed store {folder}" in out.err  # says why, once
+        assert out.err.count("the packed store") == 1
         assert main(["train", "--root", str(root), *FEATURES, "--steps", "5", "--no-progress", "--workers", "0"]) == 0
         out = capsys.readouterr()
         assert "trained on: 6 decisions" in out.out
