@@ -263,13 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--demo", action="store_true", help="build the demo library at ROOT when it has none")
     nb.set_defaults(func=_cmd_notebooks)
 
-    cl = command("clean-sidecars", "root", help="delete the sidecar files cropkit wrote, and nothing else",
-                 description="Delete the sidecar files below DIR that cropkit recorded writing for ROOT (in "
+    cl = command("clean-sidecars", help="delete the sidecar files cropkit wrote, and nothing else",
+                 description="Delete the sidecar files below DIR (<image>.embedding.npy, .phash, .saliency.npy or "
+                             ".hands.json beside their image) that cropkit recorded writing for ROOT (in "
                              "ROOT/data/ai_data/cache/sidecars.jsonl) and whose content is still what it wrote, "
                              "plus temp files a killed sidecar writer left, listing each. A file merely named like "
                              "a sidecar, a changed sidecar, a link and every other file are left alone and listed "
-                             "with the reason; links below DIR are not followed.")
-    cl.add_argument("dir", nargs="?", metavar="DIR", help="folder to clean (default: ROOT/data/training_data)")
+                             "with the reason, whatever the record says; links below DIR are not followed.")
+    cl.add_argument("dir", nargs="?", metavar="DIR", help="folder to clean (default: ROOT's library)")
+    cl.add_argument("--root", metavar="DIR", help="folder that holds data/ (default: with DIR, the root whose "
+                    "record lists sidecars below DIR: the current folder, DIR or a folder above it; else the "
+                    "current folder)")
     cl.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
     cl.set_defaults(func=_cmd_clean_sidecars)
 
@@ -296,15 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     pk = command("pack", "root", help="gather the feature files into sharded matrices and an index (large "
                  "libraries)", description="Pack the per-image feature files of ROOT's encoder into float16 "
-                 "shards (ROOT/data/ai_data/embeddings/<model>/packed/shard-*.npy) and a SQLite index of content "
-                 "hash, path and position. Training, evaluation and suggestion then memory-map the shards and fall "
-                 "back to per-image files for images extracted since. The per-image files are kept; a rerun "
-                 "replaces the pack.")
+                 "shards (ROOT/data/ai_data/embeddings/<model>/packed/shard-*.npy, each image's row beside its "
+                 "content hash) and a SQLite index of content hash, path and position. Training, evaluation and "
+                 "suggestion then memory-map the shards and fall back to per-image files for images extracted "
+                 "since, and for rows a damaged (or older) pack cannot vouch for. The per-image files are kept; a "
+                 "rerun replaces the pack and removes what killed packs left.")
     pk.set_defaults(func=_cmd_pack)
 
     sl = command("sample-library", help="copy the sample photos shipped inside installed wheels into DIR",
                  description="Build the demo library from real photographs that ship inside the scikit-image, "
-                             "scikit-learn and matplotlib wheels (no network). Existing files are never replaced.")
+                             "scikit-learn and matplotlib wheels (no network), in a new or empty DIR, one cropkit "
+                             "generated or one under this checkout's data/ (a user's library is refused). Existing "
+                             "files are never replaced.")
     sl.add_argument("dir", nargs="?", default="data/sample_library", metavar="DIR",
                     help="where to put the photos (default: data/sample_library)")
     sl.set_defaults(func=_cmd_sample_library)
@@ -419,6 +426,8 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
                 print(f"  {rank}. {[round(v, 1) for v in s.box]}  {s.score:.0%} likely to be accepted")
     for note in suggester.not_stored:
         print(f"cropkit: note: features not stored, they will be computed again next time: {note}", file=sys.stderr)
+    if problem := suggester.stores().features.pack_problem:
+        print(f"cropkit: note: {problem}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -517,10 +526,19 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
-    from cropkit.extract.sidecars import clean_sidecars
+    from cropkit.extract.sidecars import clean_sidecars, recording_roots
     from cropkit.layout import Layout
 
-    layout = Layout.from_args(args.root)
+    root = args.root
+    if root is None and args.dir and Path(args.dir).is_dir():  # the root that recorded them, wherever run from
+        roots = recording_roots(Path(args.dir))
+        if len(roots) > 1:
+            raise CropkitError(f"clean-sidecars: {len(roots)} roots recorded sidecars under {args.dir}: "
+                               f"{', '.join(map(str, roots))}; pass --root one of them")
+        if roots:
+            root = roots[0]
+            print(f"root: {root} (its record lists the sidecars under {args.dir})")
+    layout = Layout.from_args(root or ".")
     folder = Path(args.dir) if args.dir else layout.images
     if not folder.is_dir():
         raise CropkitError(f"clean-sidecars: {folder} is not a folder")
@@ -530,20 +548,25 @@ def _cmd_clean_sidecars(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from cropkit.decisions import brief
     from cropkit.layout import Layout
+    from cropkit.remembered import SETTINGS
     from cropkit.sources.exports import MIN_CONFIDENCE
     from cropkit.sources.run import run_import
 
     path_map = None
     if getattr(args, "map", None):
         if "=" not in args.map:
-            raise CropkitError(f"--map {args.map!r}: write OLD=NEW (the start of the catalog's paths, and its "
+            raise CropkitError(f"--map {brief(args.map)}: write OLD=NEW (the start of the catalog's paths, and its "
                                "replacement)")
         path_map = tuple(args.map.split("=", 1))
     sources = {"xmp": [], "catalog": [getattr(args, "catalog", "")],
                "exports": [getattr(args, "originals", ""), getattr(args, "exports", "")]}[args.kind]
     confidence = getattr(args, "min_confidence", None)
     layout = Layout.from_args(args.root, args.images)
+    remembered = args.images is None and layout.images != layout.root / "data" / "training_data"
+    print(f"library {layout.images}" + (f" (remembered in {layout.ai_data / SETTINGS}; --images to choose another)"
+                                        if remembered else "") + f", root {layout.root}")
     summaries = run_import(args.kind, layout, [Path(p) for p in sources], args.dry_run, path_map,
                            MIN_CONFIDENCE if confidence is None else confidence)
     shown = [s for s in summaries if s.imported or s.known or s.skipped] or summaries[:1]
