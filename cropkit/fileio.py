@@ -38,19 +38,24 @@ def open_folder(path: Path | str, follow_link: bool = True) -> int:
     return _open_noatime(path, flags)
 
 
-def read_source_bytes(path: Path, max_bytes: int | None = None,
-                      follow_link: bool = True) -> tuple[bytes, os.stat_result]:
-    """Read a source file and its stat without writing to it, metadata included (O_NOATIME where allowed).
-
-    Opens non-blocking, so a pipe swapped in under an image's name raises NotRegularFile instead of hanging;
-    with ``follow_link=False`` a link at ``path`` raises OSError (ELOOP) instead of being read through.
-    """
+def open_source(path: Path | str, follow_link: bool = True) -> int:
+    """A read-only descriptor of a source file that writes nothing to it, metadata included (O_NOATIME where
+    allowed); raises NotRegularFile for a pipe, socket, device or folder (opened non-blocking, so a pipe swapped
+    in under a file's name cannot hang), and OSError (ELOOP) for a link when ``follow_link`` is False."""
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = _open_noatime(path, flags | (0 if follow_link else os.O_NOFOLLOW))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, socket, device or folder)", str(path))
+    return fd
+
+
+def read_source_bytes(path: Path, max_bytes: int | None = None,
+                      follow_link: bool = True) -> tuple[bytes, os.stat_result]:
+    """Read a source file whole and its stat through ``open_source``; over ``max_bytes`` refused before reading."""
+    fd = open_source(path, follow_link)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, socket, device or folder)", str(path))
         if max_bytes is not None and st.st_size > max_bytes:
             raise ValueError(f"file is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit")
         chunks = []
@@ -112,15 +117,18 @@ def remove_stale_temp_files(folder: Path) -> int:
 
 
 def temp_writer_alive(temp_name: str) -> bool:
+    """Whether the process whose pid a temp file's name carries is still running."""
     pid_text = temp_name.split(TMP_MARK, 1)[1].split("-", 1)[0]
-    if not pid_text.isdigit():
-        return False
+    return pid_text.isdigit() and pid_alive(int(pid_text))
+
+
+def pid_alive(pid: int) -> bool:
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True  # exists, owned by someone else
+    except (PermissionError, OverflowError) as exc:
+        return isinstance(exc, PermissionError)  # exists, owned by someone else; a pid too large is no process
     return True
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cropkit.errors import TMP_MARK
-from cropkit.fileio import temp_writer_alive
+from cropkit.fileio import pid_alive
 
 PACKED = "packed"
 INDEX = "index.sqlite"
@@ -311,7 +311,7 @@ def remove_stale_packs(encoder_folder: Path, legacy: bool = False) -> None:
         with contextlib.suppress(OSError), os.scandir(encoder_folder) as it:
             left += [(Path(e.path), _LEGACY.fullmatch(e.name)) for e in it if e.name.startswith(".packed.")]
     for path, match in left:
-        if not match or path.is_symlink() or not path.is_dir() or temp_writer_alive(f"{TMP_MARK}{match[2]}-"):
+        if not match or path.is_symlink() or not path.is_dir() or pid_alive(int(match[2])):
             continue
         if match[1] == "old":
             _settle_old(path, encoder_folder / PACKED)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cropkit.errors import TMP_MARK, CropkitError
-from cropkit.fileio import NotRegularFile, _open_noatime, temp_writer_alive
+from cropkit.fileio import open_source, temp_writer_alive
 
 PREFIX = "cropkit-lrcat"
 COMPANIONS = ("-wal", "-journal")
@@ -65,10 +65,8 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 def _copy(source: Path, target: Path) -> None:
     """Copy a plain file without moving its access time (O_NOATIME) and without blocking on a pipe."""
-    fd = _open_noatime(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    fd = open_source(source)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFile(0, "not a regular file (a pipe, socket, device or folder)", str(source))
         with open(target, "xb") as out:
             while chunk := os.read(fd, 1 << 20):
                 out.write(chunk)
