@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cropkit.errors import CropkitError, LayoutError
+from cropkit.walk import PRUNED, walk_files
 
 GENERATED_MARK = ".cropkit-generated"  # in a root that cropkit made for the demo or a benchmark
 
@@ -18,7 +19,7 @@ class Layout:
 
     root: Path
     images: Path
-    _folders: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (dev, ino) -> walked path
+    _folders: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # image_name's cache
 
     @classmethod
     def from_args(cls, root: str | Path = ".", images: str | Path | None = None) -> Layout:
@@ -91,33 +92,42 @@ class Layout:
         """The one name of an image file, as the library scan names it (relative to the root, or to a library
         outside the root, with '/' separators), or None for a file outside the library.
 
-        The path may be relative to the current folder, hold ``..``, or come through a link to the library; a
-        file whose real folder lies elsewhere is named through the link folder inside the library that the scan
-        walks to it. The file itself is never followed (it may be a link)."""
+        The path may be relative to the current folder, hold ``..``, come through a link to the library or through
+        any link folder inside it: its real folder is named the way the scan walks to it (real folders first,
+        then links in the scan's order). The file itself is never followed (it may be a link)."""
         lexical = Path(os.path.abspath(Path(path).expanduser()))
-        if (name := self._name_in_library(lexical, self.images)) is not None:
-            return name
-        try:
-            real = lexical.parent.resolve() / lexical.name
-            real_images = self.images.resolve()
-        except (OSError, RuntimeError):  # a folder that is a link loop
+        folder = self._folder_name(lexical.parent)
+        if folder is None or not lexical.name:
             return None
-        for candidate, top in ((real, self.images), (real, real_images)):
-            if (name := self._name_in_library(candidate, top)) is not None:
-                return name
-        if not self._folders:
-            self._folders.update(_walked_folders(self.images))
-        for parent in real.parents:
-            with contextlib.suppress(OSError):
-                st = parent.stat()
-                if (walked := self._folders.get((st.st_dev, st.st_ino))) is not None:
-                    return self._name_in_library(walked / real.relative_to(parent), self.images)
-        return None
+        return (self.images / folder / lexical.name).relative_to(self._base).as_posix()
 
-    def _name_in_library(self, path: Path, images: Path) -> str | None:
-        """The recorded name of ``path`` when it lies below ``images`` (the library, as written or resolved)."""
-        inside = _name_under(path, images)
-        return None if inside is None else (self.images / inside).relative_to(self._base).as_posix()
+    def _folder_name(self, folder: Path) -> str | None:
+        """A folder's name below the library as the scan walks it ('' for the library), None outside; cached."""
+        if folder in self._folders:
+            return self._folders[folder]
+        try:
+            real = folder.resolve()
+        except (OSError, RuntimeError):  # a link loop
+            real = None
+        name = _inside(folder, self.images) if real == folder else None  # no link on the way: named by its path
+        if name is None and real is not None:
+            with contextlib.suppress(OSError):
+                st = real.stat()
+                walked = self._walked().get((st.st_dev, st.st_ino))
+                name = None if walked is None or walked is PRUNED else _inside(walked, self.images)
+        self._folders[folder] = name
+        return name
+
+    def _walked(self) -> dict[tuple[int, int], Path]:
+        """Every folder the scan walks in the library, by (device, inode), named as it walks it (built once)."""
+        key = ("walked",)
+        if key not in self._folders:
+            walked: dict[tuple[int, int], Path] = {}
+            prune = self.ai_data if self.ai_data.is_relative_to(self.images) else None
+            for _ in walk_files(self.images, prune=prune, seen=walked):
+                pass
+            self._folders[key] = walked
+        return self._folders[key]
 
     def relative_name(self, path: Path) -> str:
         """The name recorded in caches and logs (``image_name``); absolute for a file outside the library
@@ -130,45 +140,13 @@ class Layout:
         return (self.root if self.library_inside_root else self.images) / name
 
 
-def _name_under(path: Path, top: Path) -> str | None:
+def _inside(path: Path, top: Path) -> str | None:
+    """``path`` relative to ``top`` with '/' separators ('' for ``top`` itself), None when not below it."""
     try:
         name = path.relative_to(top).as_posix()
     except ValueError:
         return None
-    return None if name == "." else name
-
-
-def _walked_folders(top: Path, limit: int = 1_000_000) -> dict[tuple[int, int], Path]:
-    """Each real folder below ``top`` by (device, inode), named as the scan walks it: the real folders first,
-    then those that links lead to (each once). Listed without touching access times."""
-    from cropkit.fileio import open_folder
-
-    found: dict[tuple[int, int], Path] = {}
-    pending, links = [top], []
-    while (pending or links) and len(found) < limit:
-        folder = pending.pop() if pending else links.pop(0)
-        try:
-            st = folder.stat()
-            key = (st.st_dev, st.st_ino)
-            if key in found:
-                continue
-            found[key] = folder
-            fd = open_folder(folder)
-        except OSError:
-            continue
-        try:
-            with os.scandir(fd) as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    with contextlib.suppress(OSError):
-                        if entry.is_dir(follow_symlinks=False):
-                            pending.append(folder / entry.name)
-                        elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-                            links.append(folder / entry.name)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return found
+    return "" if name == "." else name
 
 
 def claim_generated_root(root: str | Path, purpose: str) -> Path:

@@ -52,3 +52,21 @@ def test_a_library_outside_the_root_names_from_the_library(tmp_path: Path):
     layout = Layout.from_args(tmp_path / "root", library)
     assert layout.image_name(library / "x" / "b.jpg") == "x/b.jpg"
     assert layout.image_name(tmp_path / "x-link" / "b.jpg") == "x/b.jpg"
+
+
+def test_two_links_to_one_folder_and_a_link_to_a_real_folder_take_the_scans_name(tmp_path: Path):
+    """The scan walks a folder once, real folders first, then links in the order it meets them; every other way
+    in is named as it walks it."""
+    layout, elsewhere = _library(tmp_path)
+    (layout.images / "a").mkdir()
+    os.symlink(elsewhere, layout.images / "a" / "trip")   # met before the top-level 'trip' link
+    save_photo(layout.images / "home" / "own.jpg")
+    os.symlink(layout.images / "home", layout.images / "alias")  # a link to a real folder of the library
+    scanned = {layout.image_name(f.path) for f in find_images(layout.images) if isinstance(f, Found)}
+    assert scanned == {"data/training_data/a.jpg", "data/training_data/a/trip/linked.jpg",
+                       "data/training_data/home/own.jpg"}
+    fresh = Layout.from_args(layout.root)
+    assert {fresh.image_name(p) for p in (layout.images / "trip" / "linked.jpg", elsewhere / "linked.jpg",
+                                          layout.images / "a" / "trip" / "linked.jpg")} == \
+        {"data/training_data/a/trip/linked.jpg"}
+    assert fresh.image_name(layout.images / "alias" / "own.jpg") == "data/training_data/home/own.jpg"

@@ -63,16 +63,8 @@ def _linked_library(tmp_path: Path, outside: bool, second_link: bool) -> dict[st
             "catalog": catalog}
 
 
-TWO_LINKS_CAUSE = (
-    "Layout.image_name names a file lexically first (through the link 'trip', which the scan passes over as a "
-    "duplicate-folder), and its _walked_folders meets links in another order than extract.scan.walk_files (links "
-    "of a folder before the real subfolders' links, subfolders in reverse order), so the real path is named "
-    "through 'trip' as well; the scan names the photo a/trip/linked.jpg")
-
-
 @pytest.mark.parametrize("outside, second_link", [
-    (False, False), (True, False),
-    pytest.param(False, True, marks=pytest.mark.xfail(strict=True, reason=TWO_LINKS_CAUSE))],
+    (False, False), (True, False), (False, True)],
     ids=["library inside the root", "library outside the root", "a second link to the folder"])
 def test_the_scan_the_reviewer_and_every_importer_name_a_linked_photo_identically(tmp_path, outside, second_link):
     where = _linked_library(tmp_path, outside, second_link)
