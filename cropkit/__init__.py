@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {  # module -> the names it gives the public face
     "cropkit.extract.options": ("ExtractOptions",),
     "cropkit.extract.pipeline": ("run_extract",),  # photos -> features, read-only
-    "cropkit.features.encoder": ("register_arch_configs",),
+    "cropkit.features.encoders.open_clip": ("register_arch_configs",),
     "cropkit.learn.train": ("TrainOptions", "run_train"),  # decisions -> a proposer
     "cropkit.learn.suggest": ("Suggester",),
     "cropkit.evaluate.report": ("EvaluateOptions", "run_evaluate", "report_lines"),  # held-out reports, figures

@@ -367,7 +367,7 @@ def _warn_if_untrained(encoder_id: str) -> None:
 
 def _register(args: argparse.Namespace) -> None:
     if getattr(args, "arch_config", None):
-        from cropkit.features.encoder import register_arch_configs
+        from cropkit.features.encoders.open_clip import register_arch_configs
 
         register_arch_configs(args.arch_config)
 
@@ -583,13 +583,14 @@ def _cmd_pack(args: argparse.Namespace) -> int:
 
     from cropkit.features.cache import ProcessedCache
     from cropkit.features.encoder_id import encoder_id
+    from cropkit.features.encoders import choose_encoder
     from cropkit.features.packed import pack
     from cropkit.features.store import FeatureStore
     from cropkit.layout import Layout
     from cropkit.remembered import resolve_encoder
 
     layout = Layout.from_args(args.root)
-    arch, weights = resolve_encoder(layout.ai_data, None, None)
+    arch, weights = choose_encoder(*resolve_encoder(layout.ai_data, None, None))
     mid = encoder_id(arch, weights)
     cache = ProcessedCache(layout.processed_files, mid)
     entries = [(e.hash, e.path) for e in cache.entries.values() if e.ok]

@@ -13,8 +13,8 @@ from pathlib import Path
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 
 SETTINGS = "settings.json"
-DEFAULT_ARCH = "ViT-B-32"
-DEFAULT_WEIGHTS = "openai"
+DEFAULT_ARCH = "auto"  # made concrete by cropkit.features.encoders.choose_encoder (a pretrained encoder, never random)
+DEFAULT_WEIGHTS = "auto"  # the family's pretrained weights (openai for open_clip, imagenet for efficientnet-lite0)
 DISK_KEYS = {"arch": "model", "weights": "pretrained"}  # field name -> key in settings.json
 MAX_BYTES = 64 * 1024
 
@@ -59,8 +59,8 @@ def weights_spec(weights: str) -> str:
 
 
 def resolve_encoder(ai_data: Path, arch: str | None, weights: str | None) -> tuple[str, str]:
-    """``(arch, weights)`` to use: what the user named, else what the root's features came from, else
-    ViT-B-32 with openai weights."""
+    """``(arch, weights)`` to use: what the user named, else what the root's features came from, else ``auto``
+    (which ``cropkit.features.encoders.choose_encoder`` makes concrete)."""
     known = read_remembered(ai_data)
     if arch is None and weights is None:
         return known.arch or DEFAULT_ARCH, known.weights or DEFAULT_WEIGHTS

@@ -53,10 +53,9 @@ def measure_ceiling(arch: str, weights: str, device: str, precision: str, batch_
     spent per image (all threads), and the batch size (``None``: the encoder's default for the device)."""
     import torch
 
-    from cropkit.features.encoder import ClipEncoder, pick_device
-    from cropkit.features.weights import resolve_weights
+    from cropkit.features.encoders import build_encoder
 
-    enc = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(device), precision)
+    enc = build_encoder(arch, weights, device, precision)
     batch_size = batch_size or enc.default_batch_size()
     pixels = np.random.default_rng(0).integers(0, 255, (batch_size, enc.image_size, enc.image_size, 3), np.uint8)
     enc.encode(pixels)
@@ -87,7 +86,8 @@ def measure_naive(paths: list[Path], arch: str, device: str = "cpu") -> float:
     import open_clip
     import torch
 
-    from cropkit.features.encoder import _no_random_init_warning, pick_device
+    from cropkit.features.encoders import pick_device
+    from cropkit.features.encoders.open_clip import _no_random_init_warning
 
     dev = pick_device(device)
     with torch.random.fork_rng(devices=[]), _no_random_init_warning():  # random on purpose: the report says so
@@ -109,8 +109,8 @@ def checkpoint_file(folder: Path, arch: str) -> Path:
     import open_clip
     import torch
 
-    from cropkit.features.encoder import _no_random_init_warning
     from cropkit.features.encoder_id import RANDOM_INIT_SEED
+    from cropkit.features.encoders.open_clip import _no_random_init_warning
 
     path = folder / f"{arch}_random-seed{RANDOM_INIT_SEED}.pt"
     if not path.exists():
@@ -185,7 +185,7 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
     paths = camera_library(root / "camera", n_images, log)
     import torch
 
-    from cropkit.features.encoder import pick_device
+    from cropkit.features.encoders import pick_device
 
     dev = pick_device(device)
     threads, cores = torch.get_num_threads(), os.cpu_count() or 1

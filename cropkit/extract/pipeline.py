@@ -126,7 +126,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     layout = Layout.from_args(opts.root, opts.images)
     if opts.paths is None:
         layout.require_images()
-    arch, weights = resolve_encoder(layout.ai_data, opts.arch, opts.weights)
+    from cropkit.features.encoders import choose_encoder
+
+    arch, weights = choose_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
     opts = replace(opts, arch=arch, weights=weights)
     mid = encoder_id(arch, weights)  # no model is loaded until there is work to do
     if is_untrained(mid):
@@ -154,10 +156,8 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         todo += _add_cues(cue_todo, layout, cache, stores, opts, summary)
     if todo and opts.engine == "ray":
         from cropkit.extract.ray_engine import RayOptions, ray_encoded
-        from cropkit.features.encoder import check_arch, image_size_of
-        from cropkit.features.weights import resolve_weights
+        from cropkit.features.encoders import image_size_of, resolve_weights
 
-        check_arch(arch)
         resolved = resolve_weights(arch, weights)
         batch = opts.batch_size or 32
         ray_opts = opts.ray or RayOptions()
@@ -168,11 +168,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
                                      ray_opts), layout, cache, stores, opts, summary)
         summary.encode_seconds = time.perf_counter() - encode_start
     elif todo:
-        from cropkit.features.encoder import ClipEncoder, check_arch, pick_device
-        from cropkit.features.weights import resolve_weights
+        from cropkit.features.encoders import build_encoder
 
-        check_arch(arch)
-        encoder = ClipEncoder(arch, resolve_weights(arch, weights), pick_device(opts.device), opts.precision)
+        encoder = build_encoder(arch, weights, opts.device, opts.precision)
         opts = replace(opts, batch_size=opts.batch_size or encoder.default_batch_size())
         log(f"encoding {len(todo)} images with {mid} on {encoder.device} ({encoder.precision}, "
             f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d, batch {opts.batch_size})")

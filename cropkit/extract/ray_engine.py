@@ -144,11 +144,11 @@ class _Encoder:
     def __init__(self, arch: str, weights, device: str, precision: str, arch_config: dict | None):
         import open_clip
 
-        from cropkit.features.encoder import ClipEncoder, pick_device
+        from cropkit.features.encoders import build_encoder
 
         if arch_config is not None:
             open_clip.factory._MODEL_CONFIGS[arch] = arch_config
-        self.encoder = ClipEncoder(arch, weights, pick_device(device), precision)
+        self.encoder = build_encoder(arch, weights, device, precision)
 
     def __call__(self, batch: dict) -> dict:
         items = [pickle.loads(b) for b in batch["item"]]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 RANDOM_INIT_SEED = 0
 UNTRAINED_WARNING = (
-    "!!! UNTRAINED ENCODER: --weights none gives randomly initialised CLIP weights (seed {seed}).\n"
+    "!!! UNTRAINED ENCODER: --weights none gives a randomly initialised encoder (seed {seed}).\n"
     "!!! Its features carry no learned meaning; use them only for tests and demos.\n"
-    "!!! For real use pass an open_clip tag (e.g. --weights openai) or a checkpoint file."
+    "!!! For real use: --arch efficientnet-lite0 (ImageNet), an open_clip tag (--weights openai) or a checkpoint file."
 )
 
 

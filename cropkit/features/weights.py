@@ -1,5 +1,5 @@
-"""Where an encoder's weights come from: ``--weights`` (an open_clip tag, a checkpoint file or ``none``) resolved to a
-file on disk, without a download when it is cached, failing fast with the fixes when it cannot be had; and the
+"""Where an encoder's weights come from: for open_clip, ``--weights`` (a tag, a checkpoint file or ``none``) resolved to
+a file on disk, without a download when it is cached, failing fast with the fixes when it cannot be had; and the
 checkpoint's tensors read safely (plain tensors only)."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class Weights:
         return self.checkpoint is None
 
 
-def resolve_weights(arch: str, weights: str, cache_dir: str | None = None) -> Weights:
-    """Turn ``--weights`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
+def resolve_clip_weights(arch: str, weights: str, cache_dir: str | None = None) -> Weights:
+    """Turn an open_clip ``--weights`` (a tag, a file path or ``none``) into a checkpoint file, failing fast."""
     if is_random(weights):
         return Weights(weights_id(weights), None, {})
     path = Path(weights).expanduser()
@@ -123,3 +123,9 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def cached_clip_checkpoint(arch: str, tag: str) -> str | None:
+    """The local file of an open_clip tag when it is already cached (no network), else None."""
+    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    return _cached_checkpoint(cfg, None) if cfg else None

@@ -18,10 +18,9 @@ from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import CUE_DECODE_SIZE, CueStore
-from cropkit.features.encoder import ClipEncoder, pick_device
 from cropkit.features.encoder_id import parse_encoder_id
+from cropkit.features.encoders import Encoder, build_encoder, resolve_weights
 from cropkit.features.store import FeatureStore, pack_features, unpack_features
-from cropkit.features.weights import resolve_weights
 from cropkit.fileio import json_text
 from cropkit.geometry import largest_centred_box
 from cropkit.layout import Layout
@@ -56,7 +55,7 @@ class Suggester:
     proposer: CropProposer
     device: str = "auto"
     not_stored: list[str] = field(default_factory=list, init=False)  # new images whose features were not kept
-    _encoder: ClipEncoder | None = field(default=None, init=False)
+    _encoder: Encoder | None = field(default=None, init=False)
     _stores: Stores | None = field(default=None, init=False)
 
     @classmethod
@@ -75,7 +74,7 @@ class Suggester:
             self._stores = Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues))
         return self._stores
 
-    def encoder(self) -> ClipEncoder:
+    def encoder(self) -> Encoder:
         """Rebuild the encoder the proposer was trained on; refuse other weights."""
         if self._encoder is None:
             arch, _ = parse_encoder_id(self.encoder_id)
@@ -85,7 +84,7 @@ class Suggester:
                     f"{self.proposer.name} needs features of {self.encoder_id}, but its weights "
                     f"({self.proposer.meta.get('pretrained')}) now give {arch}/{weights.weights_id}; "
                     "extract with the original weights or retrain")
-            self._encoder = ClipEncoder(arch, weights, pick_device(self.device))
+            self._encoder = build_encoder(arch, weights, self.device)
         return self._encoder
 
     def image_data(self, path: Path, cache: ProcessedCache) -> tuple[ImageData, int, int]:
