@@ -15,7 +15,7 @@ TINY = "cropkit-tiny"
 @pytest.fixture(scope="session", autouse=True)
 def tiny_model():
     """Register the tiny open_clip architecture used by every test (random weights, builds in milliseconds)."""
-    from cropkit.features.encoder import register_arch_configs
+    from cropkit.features.encoders.open_clip import register_arch_configs
 
     register_arch_configs(TINY_CONFIG)
     return TINY

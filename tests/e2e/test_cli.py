@@ -61,7 +61,7 @@ def test_bad_arguments_exit_nonzero_with_a_message(tmp_path: Path):
     save_photo(tmp_path / "lib" / "a.jpg")
     result = run(["extract", "--root", str(tmp_path), "--model", "ViT-Nope", "--weights", "none",
                   "--images", str(tmp_path / "lib")])
-    assert result.returncode == 2 and "not an open_clip architecture" in result.stderr
+    assert result.returncode == 2 and "not an encoder cropkit knows" in result.stderr
 
 
 def test_sigkill_mid_run_leaves_no_partial_file_and_a_rerun_finishes(tmp_path: Path):

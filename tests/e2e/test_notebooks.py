@@ -37,7 +37,7 @@ def test_committed_notebooks_have_no_outputs_and_one_parameters_cell(name):
 @pytest.fixture(scope="module")
 def demo_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("nbroot")
-    from cropkit.features.encoder import register_arch_configs
+    from cropkit.features.encoders.open_clip import register_arch_configs
 
     register_arch_configs(TINY_CONFIG)
     assert build_demo_root(root, n_crops=30, n_review=8, arch=TINY, weights="none", log=lambda _m: None)

@@ -19,7 +19,7 @@ from cropkit.extract.options import ExtractOptions
 from cropkit.extract.pipeline import run_extract
 from cropkit.extract.sidecars import SIDECAR_SUFFIXES, clean_sidecars
 from cropkit.features.cues import CueStore
-from cropkit.features.encoder import FEATURE_BUDGET_BYTES
+from cropkit.features.encoders.base import FEATURE_BUDGET_BYTES
 from cropkit.features.store import FeatureStore
 from cropkit.fileio import read_jsonl
 from tests.conftest import TINY, tiny_args
@@ -81,7 +81,7 @@ def test_extract_writes_features_and_one_cache_line_per_image(root: Path, capsys
 def test_rerun_skips_unchanged_files_without_opening_them(root: Path, capsys, monkeypatch):
     extract(root, capsys)
     opened = count_reads(monkeypatch)
-    monkeypatch.setattr("cropkit.features.encoder.ClipEncoder", None)  # a rerun with nothing to do needs no model
+    monkeypatch.setattr("cropkit.features.encoders.build_encoder", None)  # a rerun with nothing to do needs no model
     out = extract(root, capsys)
     assert opened == []
     assert "processed:  0 new images" in out and "images/s" not in out and "cached:     6" in out
@@ -268,7 +268,7 @@ def test_a_library_gains_new_cues_without_recomputing_clip_features(root: Path, 
     def no_encoder(*args, **kwargs):
         raise AssertionError("the encoder was loaded for cues alone")
 
-    monkeypatch.setattr("cropkit.features.encoder.ClipEncoder", no_encoder)
+    monkeypatch.setattr("cropkit.features.encoders.build_encoder", no_encoder)
     out = extract(root, capsys)
     assert "cues:       6 cached images gained cues v2 (their CLIP features were kept)" in out
     assert "cached:     6" in out and "processed:  0 new images" in out

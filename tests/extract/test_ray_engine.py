@@ -78,7 +78,7 @@ def test_a_killed_ray_driver_loses_nothing_stored_and_the_rerun_finishes(tmp_pat
     root = _library(tmp_path, "killed", 36)
     before = snapshot(root / "data/training_data")
     cache = root / "data/ai_data/cache/processed_files.jsonl"
-    script = ("import sys; from cropkit.features.encoder import register_arch_configs; "
+    script = ("import sys; from cropkit.features.encoders.open_clip import register_arch_configs; "
               f"register_arch_configs({str(TINY_CONFIG)!r}); from cropkit.cli import main; "
               "sys.exit(main(sys.argv[1:]))")
     driver = subprocess.Popen([sys.executable, "-c", script, "extract", *tiny_args(root, *RAY)[1:]],
@@ -118,7 +118,7 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch):
 def _cli(root: Path, *extra: str, limit: float = 120) -> subprocess.CompletedProcess:
     """``cropkit extract`` in its own process (Ray keeps its state per process), stopped after ``limit`` seconds:
     a hang fails the test instead of stalling the suite."""
-    script = ("import sys; from cropkit.features.encoder import register_arch_configs; "
+    script = ("import sys; from cropkit.features.encoders.open_clip import register_arch_configs; "
               f"register_arch_configs({str(TINY_CONFIG)!r}); from cropkit.cli import main; "
               "sys.exit(main(sys.argv[1:]))")
     args = [sys.executable, "-c", script, "extract", *tiny_args(root, *extra)[1:]]

@@ -13,15 +13,10 @@ from PIL import Image
 from cropkit.errors import CropkitError, WeightsUnavailable
 from cropkit.extract.decode import squash_to_square
 from cropkit.extract.prepare import prepare_image
-from cropkit.features.encoder import (
-    FEATURE_BUDGET_BYTES,
-    ClipEncoder,
-    batch_size_for,
-    grid_side_for,
-    pick_device,
-)
+from cropkit.features.encoders import build_encoder, resolve_weights
+from cropkit.features.encoders.base import FEATURE_BUDGET_BYTES, batch_size_for, grid_side_for, pick_device
+from cropkit.features.encoders.open_clip import ClipEncoder
 from cropkit.features.store import npy_bytes, pack_features
-from cropkit.features.weights import resolve_weights
 from tests.conftest import TINY
 from tests.libgen import photo_like
 
@@ -178,8 +173,8 @@ def test_unknown_tag_lists_known_tags():
 
 
 def test_unknown_model_and_absent_device_are_clear_errors():
-    with pytest.raises(CropkitError, match="not an open_clip architecture"):
-        ClipEncoder("ViT-Nope", resolve_weights("ViT-Nope", "none"), CPU)
+    with pytest.raises(CropkitError, match="not an encoder cropkit knows"):
+        build_encoder("ViT-Nope", "none", CPU)
     if not torch.cuda.is_available():
         with pytest.raises(CropkitError, match="no CUDA GPU"):
             pick_device("cuda")

@@ -77,7 +77,7 @@ def test_nothing_builds_the_demo_in_a_users_root(tmp_path, capfd):
 
 def test_an_unfinished_demo_is_not_built_over(tmp_path):
     root = tmp_path / "demo"
-    with pytest.raises(CropkitError, match="not an open_clip architecture"):  # stops half-way: logs written
+    with pytest.raises(CropkitError, match="not an encoder cropkit knows"):  # stops half-way: logs written
         build_demo_root(root, n_crops=4, n_review=1, arch="no-such-model", weights="none", log=lambda _m: None)
     with pytest.raises(CropkitError, match=f"delete {root}"):
         build_demo_root(root, n_crops=4, n_review=1, arch=TINY, weights="none", log=lambda _m: None)

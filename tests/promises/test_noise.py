@@ -60,7 +60,7 @@ def test_a_5000_digit_parameter_is_echoed_cut_to_80_characters(tmp_path: Path, c
 
 def test_bench_builds_its_random_encoder_without_open_clips_warning(tmp_path: Path, caplog):
     from cropkit.bench.extract import checkpoint_file
-    from cropkit.features.encoder import register_arch_configs
+    from cropkit.features.encoders.open_clip import register_arch_configs
     from tests.conftest import TINY, TINY_CONFIG
 
     register_arch_configs(TINY_CONFIG)

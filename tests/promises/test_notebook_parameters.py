@@ -133,7 +133,7 @@ def test_weights_failures_in_a_notebook_name_its_weights_parameter(tmp_path, mon
     (`--weights none`); in a notebook they name its `weights` parameter."""
     import cropkit.errors
     from cropkit.errors import WeightsUnavailable
-    from cropkit.features.weights import resolve_weights
+    from cropkit.features.encoders import resolve_weights
     from cropkit.notebooks import use_parameters
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

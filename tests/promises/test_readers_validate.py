@@ -261,8 +261,8 @@ def test_a_pipe_in_a_model_config_folder_is_refused_not_waited_on(tmp_path, caps
 
 
 def test_a_config_that_cannot_be_built_is_not_blamed_on_weights(tmp_path):
-    from cropkit.features.encoder import ClipEncoder, register_arch_configs
-    from cropkit.features.weights import resolve_weights
+    from cropkit.features.encoders import resolve_weights
+    from cropkit.features.encoders.open_clip import ClipEncoder, register_arch_configs
 
     cfg = json.loads(TINY_CONFIG.read_text())
     cfg["vision_cfg"]["width"] = "wide"
@@ -276,8 +276,8 @@ def test_a_config_that_cannot_be_built_is_not_blamed_on_weights(tmp_path):
 # ---- 20: noise ----------------------------------------------------------------------------------------------------
 
 def test_a_random_encoder_on_purpose_does_not_log_open_clips_warning(caplog):
-    from cropkit.features.encoder import ClipEncoder
-    from cropkit.features.weights import resolve_weights
+    from cropkit.features.encoders import resolve_weights
+    from cropkit.features.encoders.open_clip import ClipEncoder
 
     with caplog.at_level(logging.WARNING):
         ClipEncoder(TINY, resolve_weights(TINY, "none"), torch.device("cpu"))

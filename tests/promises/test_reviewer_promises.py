@@ -195,7 +195,7 @@ def test_an_oversized_companion_is_a_note(tmp_path):
 
 OTHER_REVIEWER = textwrap.dedent("""
     import sys, time
-    from cropkit.features.encoder import register_arch_configs
+    from cropkit.features.encoders.open_clip import register_arch_configs
     from cropkit.review.start import open_reviewer
     register_arch_configs(sys.argv[2])
     rv = open_reviewer(sys.argv[1])
