@@ -3,9 +3,12 @@
 The habits every learner has for free (the mean box; a centred crop at the usual aspect and scale; the usual crop
 placed where the photographer usually places it; the full frame) compete with the network by cross-validation
 over the photographer's decisions, in folds of contiguous image names (so that near-duplicates are held out
-together). The habit that predicts held-out crops best is kept, and the network's crop is blended in (a weight
-from 0 to 1) only as far as held-out decisions show a gain larger than its noise (one standard error of the
-paired difference).
+together). The mean box is the habit kept unless another habit beats it on the same held-out crops by more than
+its noise (one standard error of the paired difference; the best such habit then), and the network's crop is
+blended in (a weight from 0 to 1) only as far as held-out decisions show a gain over that habit larger than its
+noise. The mean box comes first because it is the least that a few crops can mislead: the other habits fit a
+most common aspect and a median scale, which a few noisy crops can get wrong, and a plain best-of-four on a few
+held-out crops picks such a habit by chance.
 """
 
 from __future__ import annotations
@@ -103,10 +106,24 @@ def fitted_habits(examples: list[Example]) -> dict[str, Baseline]:
     return fitted(HABITS, [t for e in examples for t in e.targets()])
 
 
+def beats_its_noise(diff: np.ndarray) -> bool:
+    """Whether a paired held-out gain is larger than one standard error of itself (never on fewer than two)."""
+    return len(diff) > 1 and float(diff.mean() - diff.std(ddof=1) / math.sqrt(len(diff))) > 0
+
+
+def habit_to_keep(ious: dict[str, np.ndarray]) -> str:
+    """The mean box, unless other habits beat it on the same held-out crops by more than their noise: then the
+    best of those (``ious``: each habit's held-out IoU per crop, in the same order)."""
+    base = ious[MeanBox.name]
+    clear = [h.name for h in HABITS if h is not MeanBox and beats_its_noise(ious[h.name] - base)]
+    return max(clear, key=lambda name: float(ious[name].mean()), default=MeanBox.name)
+
+
 def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Predictor], folds: int = 3) -> Guard:
-    """Cross-validate every habit and every blend towards the network over the photographer's decisions, and
-    keep the best habit unless a blend beats it on held-out crops by more than one standard error. The held-out
-    outcomes of the choice also calibrate the score shown with a suggestion (see cropkit.learn.calibration)."""
+    """Cross-validate every habit and every blend towards the network over the photographer's decisions; keep
+    the mean box unless another habit beats it on held-out crops by more than one standard error, and that habit
+    unless a blend beats it by more than one standard error. The held-out outcomes of the choice also calibrate
+    the score shown with a suggestion (see cropkit.learn.calibration)."""
     final = fitted_habits(examples)
     scored = [e for e in examples if e.positives]
     ious: dict[tuple[str, float], list[float]] = {(h.name, w): [] for h in HABITS for w in BLENDS}
@@ -135,14 +152,13 @@ def choose_guard(examples: list[Example], fit_net: Callable[[list[Example]], Pre
     means = {opt: float(np.mean(v)) for opt, v in ious.items() if v}
     if not means:  # nothing held out: the mean box is the habit
         return Guard(MeanBox.name, final[MeanBox.name].state(), 0.0, {"images": 0}, Calibration.fit([]))
-    habit = max((h.name for h in HABITS if (h.name, 0.0) in means), key=lambda name: means[(name, 0.0)])
+    habit = habit_to_keep({name: np.array(ious[(name, 0.0)]) for name in final})
     base = np.array(ious[(habit, 0.0)])
     choice = (habit, 0.0)
     for opt, values in ious.items():
         if opt[1] == 0.0 or len(values) != len(base) or means[opt] <= means[choice]:
             continue
-        diff = np.array(values) - base
-        if diff.mean() - diff.std(ddof=1) / math.sqrt(len(diff)) > 0:
+        if beats_its_noise(np.array(values) - base):
             choice = opt
     evidence = {"images": len(base), **{f"{name} x{w:g}": round(m, 4) for (name, w), m in means.items()}}
     accepted = [v >= ACCEPT_IOU for v in ious[choice]]
