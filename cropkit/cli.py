@@ -94,11 +94,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                         help="auto picks cuda, then mps, then cpu (default: auto)")
     progress.add_argument("--no-progress", action="store_true", help="no progress bars")
     features.add_argument("--arch", default=None,
-                          help="open_clip architecture (default: the one ROOT's features came from, else ViT-B-32)")
+                          help="encoder: efficientnet-lite0, an open_clip architecture (ViT-B-32, ...) or auto "
+                               "(ViT-B-32 when its openai weights are cached here, else efficientnet-lite0; never "
+                               "random). Default: the one ROOT's features came from, else auto")
     features.add_argument("--weights", default=None,
-                          help="open_clip weights tag (e.g. openai, laion2b_s34b_b79k), a local checkpoint file "
-                               "(.safetensors/.bin/.pt), or 'none' for an UNTRAINED random encoder (default: the "
-                               "weights ROOT's features came from, remembered by extract; else openai)")
+                          help="imagenet (efficientnet-lite0), an open_clip tag (openai, laion2b_s34b_b79k, ...), "
+                               "a local checkpoint file (.safetensors/.bin/.pt/.pth), or 'none' for an UNTRAINED "
+                               "random encoder (default: the weights ROOT's features came from, remembered by "
+                               "extract; else the architecture's pretrained weights)")
     _renamed(features, "--model", "--arch")
     _renamed(features, "--pretrained", "--weights")
     features.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -216,9 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "docs/taste_benchmark.md, or docs/taste_sanity_check.md for --sanity-check)")
     bt.add_argument("--train", type=_positive, default=300, help="--sanity-check: training pictures (default: 300)")
     bt.add_argument("--test", type=_positive, default=120, help="--sanity-check: held-out pictures (default: 120)")
-    bt.add_argument("--arch", default="ViT-B-32", help="open_clip architecture (default: ViT-B-32)")
-    bt.add_argument("--weights", default="none",
-                    help="open_clip weights tag, a checkpoint file, or none (UNTRAINED; the default)")
+    bt.add_argument("--arch", default="auto", help="encoder, as for extract (default: auto: cached ViT-B-32 "
+                    "openai weights, else efficientnet-lite0 with ImageNet weights)")
+    bt.add_argument("--weights", default="auto",
+                    help="as for extract; none gives an UNTRAINED encoder (default: the architecture's own)")
     _renamed(bt, "--model", "--arch")
     _renamed(bt, "--pretrained", "--weights")
     bt.add_argument("--steps", type=_positive, help="training steps per run (default: as cropkit train)")

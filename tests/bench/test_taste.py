@@ -106,8 +106,9 @@ def test_a_small_real_benchmark_runs_through_the_cli_and_reports_every_peer(tmp_
     subjects = judged_photos(tmp_path / "photos", n=10)
     write_subjects(tmp_path / "subjects.json", subjects)
     report = run_real_benchmark(tmp_path / "photos", tmp_path / "subjects.json", tmp_path / "root", arch=TINY,
-                                steps=20, budgets=(5, 10), tastes=("habit-3:2", "tight-square"), test_share=0.3,
-                                test_views=2, extra=["--arch-config", str(TINY_CONFIG)], log=lambda _m: None)
+                                weights="none", steps=20, budgets=(5, 10), tastes=("habit-3:2", "tight-square"),
+                                test_share=0.3, test_views=2, extra=["--arch-config", str(TINY_CONFIG)],
+                                log=lambda _m: None)
     assert report["meta"]["test_photos"] == 3 and report["meta"]["test_views"] == 6
     for taste in ("habit-3:2", "tight-square"):
         for n in (5, 10):
@@ -133,7 +134,7 @@ def test_verdict_needs_wins_at_every_later_point():
 
 
 def test_small_sanity_check_runs_and_writes_reports(tmp_path, tiny_model):
-    runs, meta = run_sanity_check(tmp_path / "root", n_train=30, n_test=12, arch=TINY, steps=60,
+    runs, meta = run_sanity_check(tmp_path / "root", n_train=30, n_test=12, arch=TINY, weights="none", steps=60,
                                      points=(10, 30), log=lambda _m: None, progress=False)
     assert [r.taste for r in runs] == list(SALIENCY_TASTES)
     for r in runs:
