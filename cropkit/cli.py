@@ -586,15 +586,14 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from cropkit.features.cache import ProcessedCache
-    from cropkit.features.encoder_id import encoder_id
-    from cropkit.features.encoders import choose_encoder
+    from cropkit.features.encoder_id import concrete_encoder, encoder_id
     from cropkit.features.packed import pack
     from cropkit.features.store import FeatureStore
     from cropkit.layout import Layout
     from cropkit.remembered import resolve_encoder
 
     layout = Layout.from_args(args.root)
-    arch, weights = choose_encoder(*resolve_encoder(layout.ai_data, None, None))
+    arch, weights = concrete_encoder(*resolve_encoder(layout.ai_data, None, None))
     mid = encoder_id(arch, weights)
     cache = ProcessedCache(layout.processed_files, mid)
     entries = [(e.hash, e.path) for e in cache.entries.values() if e.ok]

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from cropkit.decisions import TRAINING_LOG, CropDecision
 from cropkit.errors import CropkitError
-from cropkit.features.encoder_id import is_untrained
+from cropkit.features.encoder_id import concrete_encoder, is_untrained
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.geometry import Box, clamp_box, denormalise, largest_centred_box
 from cropkit.layout import Layout, claim_generated_root
@@ -262,10 +262,8 @@ def run_real_benchmark(photos: Path, subjects_file: Path, root: Path, arch: str 
                        extra: list[str] = (), log: Callable[[str], None] = print) -> dict:
     """Every taste at every budget: the proposer (through the CLI) and every peer on the same held-out views.
     ``auto``: the encoder ``cropkit extract`` would choose (cached CLIP, else EfficientNet-Lite0), never random."""
-    from cropkit.features.encoders import choose_encoder
-
     started = time.perf_counter()
-    arch, weights = choose_encoder(arch, weights)
+    arch, weights = concrete_encoder(arch, weights)
     subjects = read_subjects(subjects_file)
     missing = [n for n in subjects if not (photos / n).is_file()]
     if missing:

@@ -26,7 +26,13 @@ from cropkit.extract.scan import Found, Skipped, find_images, stat_image
 from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
 from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import CUE_DECODE_SIZE, Cues, CueStore
-from cropkit.features.encoder_id import RANDOM_INIT_SEED, UNTRAINED_WARNING, encoder_id, is_untrained
+from cropkit.features.encoder_id import (
+    RANDOM_INIT_SEED,
+    UNTRAINED_WARNING,
+    concrete_encoder,
+    encoder_id,
+    is_untrained,
+)
 from cropkit.features.store import FeatureStore, feature_shape, npy_bytes
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
@@ -126,9 +132,7 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     layout = Layout.from_args(opts.root, opts.images)
     if opts.paths is None:
         layout.require_images()
-    from cropkit.features.encoders import choose_encoder
-
-    arch, weights = choose_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
+    arch, weights = concrete_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
     opts = replace(opts, arch=arch, weights=weights)
     mid = encoder_id(arch, weights)  # no model is loaded until there is work to do
     if is_untrained(mid):

@@ -76,3 +76,13 @@ def load_failure_reason(exc: BaseException) -> str:
     if not first or "weights_only" in first:
         return type(exc).__name__
     return first if len(first) <= 200 else first[:197] + "..."
+
+
+def concrete_encoder(arch: str, weights: str) -> tuple[str, str]:
+    """``(arch, weights)`` with any ``auto`` made concrete (``cropkit.features.encoders.choose_encoder``); named
+    values pass through without importing torch, so a cached rerun stays light."""
+    if "auto" not in (arch, weights):
+        return arch, weights
+    from cropkit.features.encoders import choose_encoder
+
+    return choose_encoder(arch, weights)

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from cropkit import __version__
 from cropkit.extract.options import ExtractOptions
-from cropkit.features.encoders import choose_encoder
+from cropkit.features.encoder_id import concrete_encoder
 from cropkit.fileio import BadLine, remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.learn.dataset import (
@@ -100,7 +100,7 @@ def run_train(opts: TrainOptions, log: Callable[[str], None] = print) -> TrainRe
 def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     layout = Layout.from_args(opts.root, opts.images)
     remove_stale_temp_files(layout.models)  # what a killed save left behind
-    arch, weights = choose_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
+    arch, weights = concrete_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
     extract_opts = ExtractOptions(root=layout.root, images=layout.images, arch=arch, weights=weights,
                                   device=opts.device, precision=opts.precision, workers=opts.workers,
                                   progress=opts.progress)
