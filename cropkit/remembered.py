@@ -22,11 +22,15 @@ MAX_BYTES = 64 * 1024
 @dataclass(frozen=True)
 class Remembered:
     """``images``: the library, relative to the root or absolute (None: ROOT/data/training_data);
-    ``arch`` and ``weights``: the encoder of the last extraction (a tag, an absolute checkpoint path or none)."""
+    ``arch`` and ``weights``: the encoder of the last extraction (a tag, an absolute checkpoint path or none);
+    ``subject_model``: its salient-object model (an absolute .onnx path, rembg:NAME or none) and ``subject_id``
+    what that file gave (so a cached rerun names it without loading the model)."""
 
     images: str | None = None
     arch: str | None = None
     weights: str | None = None
+    subject_model: str | None = None
+    subject_id: str | None = None
 
 
 def read_remembered(ai_data: Path) -> Remembered:
@@ -56,6 +60,18 @@ def weights_spec(weights: str) -> str:
     """How to remember a ``--weights`` value: a checkpoint file by its absolute path, anything else as given."""
     path = Path(weights).expanduser()
     return str(path.resolve()) if path.is_file() else weights
+
+
+def subject_model_spec(name: str) -> str:
+    """How to remember a ``--subject-model`` value: a file by its absolute path, ``rembg:NAME`` and none as given."""
+    if name == "none" or name.startswith("rembg:"):
+        return name
+    return str(Path(name).expanduser().resolve())
+
+
+def resolve_subject_model(ai_data: Path, given: str | None) -> str:
+    """The ``--subject-model`` to use: what the user named, else what the root remembers, else none."""
+    return subject_model_spec(given) if given else read_remembered(ai_data).subject_model or "none"
 
 
 def resolve_encoder(ai_data: Path, arch: str | None, weights: str | None) -> tuple[str, str]:

@@ -28,6 +28,7 @@ class ExtractOptions:
     force: bool = False
     retry_failed: bool = False
     sidecars: bool = False
+    subject_model: str | None = None  # FILE.onnx, rembg:NAME or none; None: the root's remembered one, else none
     progress: bool = True
     paths: list[Path] | None = None  # just these files instead of scanning the library
     decoder: str = "auto"  # cpu, device (nvJPEG on CUDA) or auto (the CPU: faster on camera JPEGs, as measured)

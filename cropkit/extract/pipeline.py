@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ from cropkit.extract.options import ExtractOptions
 from cropkit.extract.prepare import Failed, Prepared, prepare_image
 from cropkit.extract.save import Stores, record_failure, store_prepared
 from cropkit.extract.scan import Found, Skipped, find_images, stat_image
-from cropkit.extract.sidecars import SidecarRegistry, write_sidecar
+from cropkit.extract.sidecars import SidecarRegistry, write_image_sidecars
+from cropkit.extract.subject_stage import SubjectStage, add_subject, open_subject_stage
 from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import CUE_DECODE_SIZE, Cues, CueStore
 from cropkit.features.encoder_id import (
@@ -33,7 +33,8 @@ from cropkit.features.encoder_id import (
     encoder_id,
     is_untrained,
 )
-from cropkit.features.store import FeatureStore, feature_shape, npy_bytes
+from cropkit.features.store import FeatureStore, feature_shape
+from cropkit.features.subject import SubjectMap
 from cropkit.fileio import remove_stale_temp_files
 from cropkit.layout import Layout
 from cropkit.remembered import remember, resolve_encoder, weights_spec
@@ -49,6 +50,8 @@ class ExtractSummary:
     cached: int = 0
     cues_added: int = 0
     cue_version: str = ""
+    subjects_added: int = 0
+    subject_id: str | None = None
     deduplicated: int = 0
     failed: Counter = field(default_factory=Counter)
     failed_before: Counter = field(default_factory=Counter)
@@ -78,6 +81,9 @@ class ExtractSummary:
         if self.cues_added:
             out.append(f"cues:       {self.cues_added} cached images gained cues {self.cue_version} "
                        "(their CLIP features were kept)")
+        if self.subjects_added:
+            out.append(f"subject:    {self.subjects_added} cached images gained subject maps of {self.subject_id} "
+                       "(their features were kept)")
         failed = sum(self.failed.values())
         out.append(f"failed:     {failed}" + (f" ({_by_reason(self.failed)})" if failed else ""))
         before = sum(self.failed_before.values())
@@ -138,16 +144,20 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
     if is_untrained(mid):
         log(UNTRAINED_WARNING.format(seed=RANDOM_INIT_SEED))
     opts = replace(opts, workers=effective_workers(opts.workers, log))
+    stage = open_subject_stage(layout.ai_data, layout.cues, opts.subject_model)
     stores = Stores(FeatureStore(layout.embeddings, mid), CueStore(layout.cues),
-                    SidecarRegistry(layout.ai_data) if opts.sidecars else None)
+                    SidecarRegistry(layout.ai_data) if opts.sidecars else None, stage.store if stage else None)
     if stores.sidecars is not None:
         stores.sidecars.check_writable()
     cache = ProcessedCache(layout.processed_files, mid)
     summary = ExtractSummary(mid, is_untrained(mid), bad_cache_lines=len(cache.bad_lines),
-                             cue_version=stores.cues.version)
+                             cue_version=stores.cues.version, subject_id=stage.subject_id if stage else None)
     summary.outputs = {"features": str(stores.features.folder), "cues": str(stores.cues.maps.folder),
                        "cache": str(layout.processed_files)}
-    for folder in (stores.features.folder, *stores.cues.folders, layout.cache):
+    if stage is not None:
+        summary.outputs["subject"] = str(stage.store.maps.folder)
+    for folder in (stores.features.folder, *stores.cues.folders, layout.cache,
+                   *([stage.store.maps.folder] if stage else [])):
         remove_stale_temp_files(folder)
 
     todo, cue_todo = _plan(layout, cache, stores, opts, summary)
@@ -156,8 +166,9 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         cue_todo = cue_todo[: opts.max_images]
         todo = todo[: opts.max_images - len(cue_todo)]
     if cue_todo:
-        log(f"adding cues {stores.cues.version} to {len(cue_todo)} cached images (their CLIP features are kept)")
-        todo += _add_cues(cue_todo, layout, cache, stores, opts, summary)
+        what = f"cues {stores.cues.version}" + (f" or subject maps of {stage.subject_id}" if stage else "")
+        log(f"adding {what} to {len(cue_todo)} cached images (their CLIP features are kept)")
+        todo += _add_cues(cue_todo, layout, cache, stores, opts, summary, stage)
     if todo and opts.engine == "ray":
         from cropkit.extract.ray_engine import RayOptions, ray_encoded
         from cropkit.features.encoders import image_size_of, resolve_weights
@@ -168,8 +179,10 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         log(f"encoding {len(todo)} images with {mid} on Ray ({ray_opts.address or 'a local cluster'}, "
             f"{ray_opts.encoders} encoder(s), {ray_opts.gpus_per_encoder:g} GPU each, batch {batch})")
         encode_start = time.perf_counter()
+        if stage is not None:
+            log("the subject model runs on the local engine: the next cropkit extract adds these images' maps")
         _store_all(todo, ray_encoded(todo, image_size_of(arch), arch, resolved, opts.device, opts.precision, batch,
-                                     ray_opts), layout, cache, stores, opts, summary)
+                                     ray_opts), layout, cache, stores, opts, summary, None)
         summary.encode_seconds = time.perf_counter() - encode_start
     elif todo:
         from cropkit.features.encoders import build_encoder
@@ -179,11 +192,12 @@ def run_extract(opts: ExtractOptions, log: Callable[[str], None] = print) -> Ext
         log(f"encoding {len(todo)} images with {mid} on {encoder.device} ({encoder.precision}, "
             f"{encoder.grid_side}x{encoder.grid_side} grid, {encoder.dim}-d, batch {opts.batch_size})")
         encode_start = time.perf_counter()
-        _store_all(todo, _encoded(todo, encoder, opts), layout, cache, stores, opts, summary)
+        _store_all(todo, _encoded(todo, encoder, opts, stage), layout, cache, stores, opts, summary, stage)
         summary.encode_seconds = time.perf_counter() - encode_start
     if opts.paths is None:  # a whole-library run names the root's library and encoder from now on
-        remember(layout.ai_data, arch=arch, weights=weights_spec(weights),
-                 images=layout.images_setting)
+        subject = {"subject_model": stage.spec if stage else "none", "subject_id": stage and stage.subject_id}
+        remember(layout.ai_data, arch=arch, weights=weights_spec(weights), images=layout.images_setting,
+                 **(subject if stage or opts.subject_model else {}))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -211,7 +225,8 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
         entry = None if opts.force else cache.get(rel)
         if entry is not None and entry.matches(item.size, item.mtime_ns):
             if entry.ok and store.is_whole(entry.hash, feature_shape(entry.shapes)):
-                if not stores.cues.is_whole(entry.hash):
+                if not stores.cues.is_whole(entry.hash) or (
+                        stores.subject is not None and not stores.subject.has_valid(entry.hash)):
                     cue_todo.append(item)
                     continue
                 if opts.sidecars:
@@ -220,7 +235,8 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
                     except ValueError:  # whole but unusable (NaN): compute it again
                         todo.append(item)
                         continue
-                    _write_sidecars(item.path, global_emb, entry.phash, cues, stores, summary)
+                    subject = stores.subject.load(entry.hash) if stores.subject is not None else None
+                    _write_sidecars(item.path, global_emb, entry.phash, cues, stores, summary, subject)
                 summary.cached += 1
                 continue
             if not entry.ok and not opts.retry_failed:
@@ -231,21 +247,27 @@ def _plan(layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOp
 
 
 def _add_cues(cue_todo: list[Found], layout: Layout, cache: ProcessedCache, stores: Stores, opts: ExtractOptions,
-              summary: ExtractSummary) -> list[Found]:
-    """Compute this version's cues of cached images (decode only, no encoder); returns those whose content
-    turned out to differ from the cached one, which need encoding after all."""
+              summary: ExtractSummary, stage: SubjectStage | None) -> list[Found]:
+    """Compute this version's cues and the subject maps that cached images lack (decode only, no encoder); returns
+    those whose content turned out to differ from the cached one, which need encoding after all."""
     changed: list[Found] = []
     bar = tqdm(total=len(cue_todo), unit="img", desc="cues", disable=not opts.progress, dynamic_ncols=True)
     try:
         for item, result in zip(cue_todo, _prepared(cue_todo, CUE_DECODE_SIZE, opts.workers,
-                                                    window=4 * max(opts.workers, 1))):
+                                                    window=4 * max(opts.workers, 1), stage=stage)):
             bar.update(1)
             entry = cache.get(layout.relative_name(item.path))
             if isinstance(result, Failed) or entry is None or result.hash != entry.hash:
                 changed.append(item)  # the full path records the failure or encodes the new content
                 continue
-            stores.cues.write(result.hash, result.cues)
-            summary.cues_added += 1
+            if not stores.cues.is_whole(result.hash):
+                stores.cues.write(result.hash, result.cues)
+                summary.cues_added += 1
+            if stores.subject is not None and not stores.subject.has_valid(result.hash):
+                subject = add_subject(result, stage, summary.failed).subject
+                if subject is not None:
+                    stores.subject.write(result.hash, subject)
+                    summary.subjects_added += 1
             summary.cached += 1
             if opts.sidecars:
                 try:
@@ -253,21 +275,23 @@ def _add_cues(cue_todo: list[Found], layout: Layout, cache: ProcessedCache, stor
                 except ValueError:
                     changed.append(item)
                     continue
-                _write_sidecars(item.path, global_emb, entry.phash, result.cues, stores, summary)
+                subject = stores.subject.load(result.hash) if stores.subject is not None else None
+                _write_sidecars(item.path, global_emb, entry.phash, result.cues, stores, summary, subject)
     finally:
         bar.close()
     return changed
 
 
-def _encoded(todo: list[Found], encoder, opts: ExtractOptions) -> Iterator[tuple[Prepared | Failed, object, object]]:
+def _encoded(todo: list[Found], encoder, opts: ExtractOptions,
+             stage: SubjectStage | None = None) -> Iterator[tuple[Prepared | Failed, object, object]]:
     """The local engine: images prepared in worker processes, encoded here in batches; (prepared or failed, global
-    embedding, grid) in ``todo``'s order."""
+    embedding, grid) in ``todo``'s order. With a subject model the CPU decodes (its pixels come from that decode)."""
     batch: list[Prepared] = []
     window = max(2 * opts.batch_size, 4 * opts.workers)
-    if pick_decoder(opts.decoder, encoder.device.type) == "device":
+    if pick_decoder(opts.decoder, encoder.device.type) == "device" and stage is None:
         results = _decoded_on_device(todo, encoder, opts, window)
     else:
-        results = _prepared(todo, encoder.image_size, opts.workers, window)
+        results = _prepared(todo, encoder.image_size, opts.workers, window, stage)
     for result in results:
         if isinstance(result, Failed):
             yield result, None, None
@@ -305,8 +329,10 @@ def _encode_batch(batch: list[Prepared], encoder) -> Iterator[tuple[Prepared, ob
 
 
 def _store_all(todo: list[Found], results: Iterator[tuple[Prepared | Failed, object, object]], layout: Layout,
-               cache: ProcessedCache, stores: Stores, opts: ExtractOptions, summary: ExtractSummary) -> None:
-    """Store each image's results as they come (either engine): files, then the cache line."""
+               cache: ProcessedCache, stores: Stores, opts: ExtractOptions, summary: ExtractSummary,
+               stage: SubjectStage | None) -> None:
+    """Store each image's results as they come (either engine): the subject map (computed here, in the main
+    process), files, then the cache line."""
     bar = tqdm(total=len(todo), unit="img", desc="extract", disable=not opts.progress, dynamic_ncols=True)
     try:
         for result, global_emb, grid in results:
@@ -315,18 +341,22 @@ def _store_all(todo: list[Found], results: Iterator[tuple[Prepared | Failed, obj
                 summary.failed[result.kind] += 1
                 record_failure(result, layout, cache, stores)
                 continue
+            add_subject(result, stage, summary.failed)
             if not store_prepared(result, global_emb, grid, layout, cache, stores, force=opts.force):
                 summary.deduplicated += 1
             if opts.sidecars:
-                _write_sidecars(result.path, global_emb, result.phash, result.cues, stores, summary)
+                _write_sidecars(result.path, global_emb, result.phash, result.cues, stores, summary, result.subject)
             summary.processed += 1
     finally:
         bar.close()
 
 
-def _prepared(todo: list[Found], size: int, workers: int, window: int) -> Iterator[Prepared | Failed]:
-    """Prepare images in worker processes, in order, with at most ``window`` in flight."""
-    return _mapped(prepare_image, todo, (size,), workers, window)
+def _prepared(todo: list[Found], size: int, workers: int, window: int,
+              stage: SubjectStage | None = None) -> Iterator[Prepared | Failed]:
+    """Prepare images in worker processes, in order, with at most ``window`` in flight (with the subject model's
+    pixels from the same decode when ``stage`` is given)."""
+    fn = partial(prepare_image, subject_side=stage.side) if stage is not None else prepare_image
+    return _mapped(fn, todo, (size,), workers, window)
 
 
 def _mapped(fn, todo: list[Found], args: tuple, workers: int, window: int) -> Iterator:
@@ -356,18 +386,5 @@ def _bounded_map(pool: Executor, fn, todo: Iterable[Found], args: tuple, window:
 
 
 def _write_sidecars(image: Path, global_emb, phash: str | None, cues: Cues, stores: Stores,
-                    summary: ExtractSummary) -> None:
-    wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16)),
-              ".saliency.npy": npy_bytes(cues.saliency.astype(np.float16))}
-    if phash:
-        wanted[".phash"] = (phash + "\n").encode()
-    if cues.version == "v2":  # the hands model ran: an empty list means it saw no hands
-        wanted[".hands.json"] = (json.dumps(cues.hands_json(), separators=(",", ":")) + "\n").encode()
-    for suffix, data in wanted.items():
-        try:
-            outcome = write_sidecar(image, suffix, data, stores.sidecars)
-        except OSError as exc:
-            outcome = f"refused: {exc.strerror or exc}"
-        summary.sidecars[outcome.split(":")[0]] += 1
-        if outcome not in ("written", "unchanged"):
-            print(f"sidecar {image.name}{suffix} {outcome}", file=sys.stderr)
+                    summary: ExtractSummary, subject: SubjectMap | None = None) -> None:
+    write_image_sidecars(image, global_emb, phash, cues, stores.sidecars, summary.sidecars, subject)

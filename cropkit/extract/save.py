@@ -13,6 +13,7 @@ from cropkit.features.cache import CacheEntry, ProcessedCache
 from cropkit.features.cues import CueStore
 from cropkit.features.people import MODEL_ERROR
 from cropkit.features.store import FeatureStore, pack_features
+from cropkit.features.subject import SubjectStore
 from cropkit.layout import Layout
 
 
@@ -23,6 +24,7 @@ class Stores:
     features: FeatureStore
     cues: CueStore
     sidecars: SidecarRegistry | None = None  # with --sidecars: the record of the sidecars cropkit wrote
+    subject: SubjectStore | None = None  # with a subject model: its maps
 
 
 NOT_THE_FILES = frozenset({MODEL_ERROR})  # failures of this process, never recorded against the file
@@ -50,6 +52,8 @@ def store_prepared(p: Prepared, global_emb: np.ndarray, grid: np.ndarray, layout
         stores.features.write(p.hash, features)
     if force or not stores.cues.is_whole(p.hash):
         stores.cues.write(p.hash, p.cues)
+    if p.subject is not None and stores.subject is not None and (force or not stores.subject.has_valid(p.hash)):
+        stores.subject.write(p.hash, p.subject)
     shapes = {"global": list(global_emb.shape), "grid": list(grid.shape)}
     cache.append(CacheEntry(layout.relative_name(p.path), p.size, p.mtime_ns, stores.features.encoder_id, "ok",
                             hash=p.hash, phash=p.phash, width=p.width, height=p.height, shapes=shapes))

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import stat
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cropkit.extract.scan import is_image_name, walk_files
+from cropkit.features.cues import Cues
+from cropkit.features.store import npy_bytes
+from cropkit.features.subject import SubjectMap
 from cropkit.fileio import (
     TMP_MARK,
     BadLine,
@@ -261,3 +269,24 @@ def recording_roots(folder: Path, cwd: Path | None = None) -> list[Path]:
         if (ai_data / "cache" / "sidecars.jsonl").is_file() and SidecarRegistry(ai_data).records_below(top):
             found.append(root)
     return found
+
+
+def write_image_sidecars(image: Path, global_emb, phash: str | None, cues: Cues, registry: SidecarRegistry | None,
+                         counts: Counter, subject: SubjectMap | None = None) -> None:
+    """The sidecars of one image, each outcome counted in ``counts``. ``.saliency.npy`` holds the subject map when
+    a subject model is on (all zeros: no subject found), else the spectral saliency."""
+    saliency = subject.to_array() if subject is not None else cues.saliency.astype(np.float16)
+    wanted = {".embedding.npy": npy_bytes(np.asarray(global_emb, dtype=np.float16)),
+              ".saliency.npy": npy_bytes(saliency)}
+    if phash:
+        wanted[".phash"] = (phash + "\n").encode()
+    if cues.version == "v2":  # the hands model ran: an empty list means it saw no hands
+        wanted[".hands.json"] = (json.dumps(cues.hands_json(), separators=(",", ":")) + "\n").encode()
+    for suffix, data in wanted.items():
+        try:
+            outcome = write_sidecar(image, suffix, data, registry)
+        except OSError as exc:
+            outcome = f"refused: {exc.strerror or exc}"
+        counts[outcome.split(":")[0]] += 1
+        if outcome not in ("written", "unchanged"):
+            print(f"sidecar {image.name}{suffix} {outcome}", file=sys.stderr)

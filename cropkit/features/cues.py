@@ -18,6 +18,7 @@ from PIL import Image
 from cropkit.features import people
 from cropkit.features.people import HAND_POINTS, Hand
 from cropkit.features.store import NpyStore
+from cropkit.features.subject import SubjectMap
 
 CUE_SIDE = 32
 CHANNELS = ("saliency", "edges", "focus", "contrast", "person", "faces", "hands")
@@ -141,6 +142,8 @@ class Cues:
     maps: np.ndarray  # (len(CHANNELS), side, side) float64
     hands: tuple[Hand, ...] = ()
     version: str = "v2"
+    subject: SubjectMap | None = None  # from the root's subject model (kept apart: cropkit.features.subject)
+    subject_id: str | None = None  # the model that made ``subject``; None when there is none
 
     def channel(self, name: str) -> np.ndarray:
         return self.maps[CHANNELS.index(name)]

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cropkit.errors import CropkitError, brief
+from cropkit.features.store import NpyStore, encoder_folder_name
 from cropkit.fileio import read_source_bytes
 
 SUBJECT_VERSION = "s1"  # how the map is made from a model's mask: a change here makes every map be computed again
@@ -87,6 +88,46 @@ class SubjectMap:
         mass = array.astype(np.float64)
         total = mass.sum()
         return cls(mass / total if total > 0 else mass)
+
+
+def subject_version_of(subject_id: str) -> str:
+    """The SUBJECT_VERSION a subject_id was made with (``<model>-<digest>-<version>-<side>``)."""
+    parts = subject_id.rsplit("-", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
+def model_digest(path: Path) -> str:
+    """The first 12 hex digits of the model file's SHA-256, as its subject_id names it."""
+    data, _ = read_source_bytes(path, max_bytes=MAX_MODEL_BYTES)
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+class SubjectStore:
+    """The subject maps of one model under ``data/ai_data/cues/subject/<subject_id>``, one per image content; each
+    map read is checked (SubjectMap.from_array): a damaged one counts as missing and is computed again."""
+
+    def __init__(self, cues_root: Path, subject_id: str):
+        self.subject_id = subject_id
+        self.maps = NpyStore(cues_root / "subject" / encoder_folder_name(subject_id))
+
+    def load(self, content_hash: str) -> SubjectMap:
+        """One image's map; raises ValueError (saying what to do) when it is missing or damaged."""
+        array = self.maps.load_array(content_hash)
+        try:
+            return SubjectMap.from_array(array)
+        except ValueError as exc:
+            raise ValueError(f"damaged subject map {self.maps.path_for(content_hash)}: {exc}; delete it and rerun "
+                             "cropkit extract") from None
+
+    def has_valid(self, content_hash: str) -> bool:
+        try:
+            self.load(content_hash)
+        except ValueError:
+            return False
+        return True
+
+    def write(self, content_hash: str, found: SubjectMap) -> None:
+        self.maps.write(content_hash, found.to_array())
 
 
 class SubjectModel:
