@@ -104,6 +104,10 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
                                "extract; else the architecture's pretrained weights)")
     _renamed(features, "--model", "--arch")
     _renamed(features, "--pretrained", "--weights")
+    features.add_argument("--subject-model", default=None, metavar="FILE.onnx|rembg:NAME|none",
+                          help="a salient-object model (ONNX; none ships with cropkit) whose subject map the "
+                               "proposer reads; rembg:NAME takes rembg's model from ~/.u2net; none turns it off "
+                               "(default: the one ROOT's last extract used, else none). Needs cropkit[subject]")
     features.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                           help="encoder arithmetic: auto uses fp16 on CUDA and bf16 on CPUs that have it in "
                                "hardware (features within cosine 0.9999 of fp32), else fp32 (default: auto)")
@@ -178,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--aspect", metavar="W:H", help="required aspect, e.g. 4:5 or 16:9 (default: learned)")
     sg.add_argument("--top-k", type=_positive, default=3, help="how many suggestions per image (default: 3)")
     sg.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    sg.add_argument("--subject-model", default=None, metavar="FILE.onnx|rembg:NAME",
+                    help="the subject model the proposer was trained with, when it reads subject maps (default: "
+                         "the one ROOT's extract used)")
     sg.set_defaults(func=_cmd_suggest)
 
     ev = command("evaluate", "root", "config", "device", "progress",
@@ -354,7 +361,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         root=args.root, images=args.images, arch=args.arch, weights=args.weights, device=args.device,
         precision=args.precision, batch_size=args.batch_size, workers=args.workers, max_images=args.max_images,
         force=args.force, retry_failed=args.retry_failed, sidecars=args.sidecars, progress=not args.no_progress,
-        engine=args.engine, ray=ray, decoder=args.decoder,
+        engine=args.engine, ray=ray, decoder=args.decoder, subject_model=args.subject_model,
     )
     summary = run_extract(opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print("\n".join(summary.lines()))
@@ -381,7 +388,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _register(args)
     opts = TrainOptions(root=args.root, images=args.images, arch=args.arch, weights=args.weights,
-                        device=args.device, precision=args.precision, workers=args.workers, steps=args.steps,
+                        device=args.device, precision=args.precision, workers=args.workers,
+                        subject_model=args.subject_model, steps=args.steps,
                         epochs=args.epochs, holdout=args.holdout, progress=not args.no_progress)
     if args.learning_curve:  # a folder that would be overwritten, or lies in the library, is refused before training
         from cropkit.evaluate.curves import learning_curve_paths
@@ -411,7 +419,7 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
         aspect = parse_aspect(args.aspect)
     except ValueError as exc:
         raise CropkitError(f"--aspect: {exc}") from None
-    suggester = Suggester.open(args.root, args.proposer, args.device)
+    suggester = Suggester.open(args.root, args.proposer, args.device, args.subject_model)
     _warn_if_untrained(suggester.encoder_id)
     cache = ProcessedCache(suggester.layout.processed_files, suggester.encoder_id)
     failed = 0

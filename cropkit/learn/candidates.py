@@ -11,6 +11,7 @@ import numpy as np
 
 from cropkit.features.cues import Cues
 from cropkit.features.store import Features
+from cropkit.features.subject import SubjectMap
 from cropkit.geometry import candidate_boxes, normalise
 
 SCALES = (1.0, 0.92, 0.84, 0.76, 0.68, 0.6, 0.52, 0.44)
@@ -118,12 +119,30 @@ def _ring_area(boxes: np.ndarray, band: float) -> np.ndarray:
     return np.maximum(w * h * (1 - (1 - 2 * band) ** 2), 1e-9)
 
 
+class SubjectTables:
+    """One image's subject map (cropkit.features.subject) as tables: its mass in any box in O(1), its centroid and
+    its extent (the bounding box of the cells holding at least an even share, 1 / cells, of the mass)."""
+
+    def __init__(self, subject: SubjectMap):
+        m = subject.mass.astype(np.float64)
+        n = m.shape[0]
+        self.found = subject.found
+        self.table = _integral(m)
+        centres = (np.arange(n) + 0.5) / n
+        self.centroid = (float((m * centres[None, :]).sum()), float((m * centres[:, None]).sum())) \
+            if self.found else (0.5, 0.5)
+        ys, xs = np.nonzero(m >= 1.0 / m.size)
+        self.extent = (xs.min() / n, ys.min() / n, (xs.max() + 1) / n, (ys.max() + 1) / n) if len(xs) else None
+
+
 class ImageContext:
-    """Per-image tables reused by every candidate: the cue tables and the CLIP grid."""
+    """Per-image tables reused by every candidate: the cue tables, the subject map's (when the image has one) and
+    the CLIP grid."""
 
     def __init__(self, width: int, height: int, cues: Cues, features: Features):
         self.aspect = width / height
         self.cues = CueTables(cues)
+        self.subject = SubjectTables(cues.subject) if cues.subject is not None else None
         proj = _projection(features.grid.shape[-1])  # cosines survive a random projection (Johnson-Lindenstrauss)
         g = features.grid.astype(np.float32, copy=False) @ proj
         self.grid = _integral(g / g.shape[0] / g.shape[1])
@@ -151,10 +170,23 @@ FEATURE_NAMES = (
     "hands_in", "hands_cut",
     "clip_in_global", "clip_in_out",
 )
+# Appended when the image has a subject map (a proposer trained with a subject model): the subject's mass inside
+# the box, cut off beyond each edge and in the band just inside it, its centroid and extent relative to the box.
+SUBJECT_FEATURE_NAMES = (
+    "subject_in", "subject_out_left", "subject_out_right", "subject_out_top", "subject_out_bottom",
+    "subject_band_left", "subject_band_right", "subject_band_top", "subject_band_bottom",
+    "subject_cx", "subject_cy", "subject_w_ratio", "subject_h_ratio", "subject_found",
+)
+BAND = 0.08  # the edge band, in box fractions (as the edges cue's ring)
+
+
+def feature_names(with_subject: bool) -> tuple[str, ...]:
+    return FEATURE_NAMES + SUBJECT_FEATURE_NAMES if with_subject else FEATURE_NAMES
 
 
 def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
-    """(C, len(FEATURE_NAMES)) float32 features of normalised candidate boxes in one image."""
+    """(C, len(feature_names(ctx.subject is not None))) float32 features of normalised candidate boxes in one
+    image."""
     x0, y0, x1, y1 = boxes.T
     w, h = x1 - x0, y1 - y0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -202,7 +234,34 @@ def candidate_features(ctx: ImageContext, boxes: np.ndarray) -> np.ndarray:
         mass("hands"), ring[:, cues.index["hands"]],
         cos_global, cos_out,
     ]
+    if ctx.subject is not None:
+        cols += subject_columns(ctx.subject, boxes)
     return np.stack(cols, axis=1).astype(np.float32)
+
+
+def subject_columns(subject: SubjectTables, boxes: np.ndarray) -> list[np.ndarray]:
+    """The SUBJECT_FEATURE_NAMES columns of normalised boxes (all zeros but the centroid's 0.5 when no subject)."""
+    x0, y0, x1, y1 = boxes.T
+    w, h = np.maximum(x1 - x0, 1e-9), np.maximum(y1 - y0, 1e-9)
+    zero, one = np.zeros_like(x0), np.ones_like(x0)
+
+    def mass(bx0, by0, bx1, by1) -> np.ndarray:
+        return box_sums(subject.table, np.stack([bx0, by0, bx1, by1], axis=1))
+
+    bw, bh = BAND * w, BAND * h
+    gx, gy = subject.centroid
+    if subject.extent is None:
+        w_ratio = h_ratio = zero
+    else:
+        ex0, ey0, ex1, ey1 = subject.extent
+        w_ratio, h_ratio = (ex1 - ex0) / w, (ey1 - ey0) / h
+    return [
+        mass(x0, y0, x1, y1),
+        mass(zero, zero, x0, one), mass(x1, zero, one, one), mass(zero, zero, one, y0), mass(zero, y1, one, one),
+        mass(x0, y0, x0 + bw, y1), mass(x1 - bw, y0, x1, y1), mass(x0, y0, x1, y0 + bh), mass(x0, y1 - bh, x1, y1),
+        (gx - x0) / w if subject.found else 0.5 * one, (gy - y0) / h if subject.found else 0.5 * one,
+        w_ratio, h_ratio, np.full_like(x0, float(subject.found)),
+    ]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:

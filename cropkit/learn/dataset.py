@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cropkit.decisions import CropDecision, SuggestionDecision, brief, read_crops, read_suggestions
 from cropkit.errors import CropkitError
@@ -21,6 +21,7 @@ from cropkit.extract.pipeline import run_extract
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import Cues, CueStore
 from cropkit.features.store import Features, FeatureStore
+from cropkit.features.subject import SubjectStore
 from cropkit.fileio import BadLine
 from cropkit.geometry import STANDARD_ASPECTS, Box, denormalise, nearest_standard_aspect, normalise
 from cropkit.layout import Layout
@@ -110,11 +111,13 @@ def split_by_image(images: list[str], holdout: float) -> tuple[list[str], list[s
 
 def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
                     log: Callable[[str], None]) -> tuple[dict[str, ImageData], dict[str, str], str]:
-    """Features and cues for each image (paths relative to the root), extracting what is missing, read-only."""
+    """Features and cues (with the subject map, when the root has a subject model) for each image (paths relative
+    to the root), extracting what is missing, read-only."""
     paths = [layout.image_path(rel) for rel in images]
     summary = run_extract(ExtractOptions(**{**opts.__dict__, "paths": paths}), log=log)
     cache = ProcessedCache(layout.processed_files, summary.encoder_id)
     store, cues = FeatureStore(layout.embeddings, summary.encoder_id), CueStore(layout.cues)
+    subjects = SubjectStore(layout.cues, summary.subject_id) if summary.subject_id else None
     data, skipped = {}, {}
     for rel, path in zip(images, paths):
         entry = cache.get(layout.relative_name(path))
@@ -122,7 +125,10 @@ def load_image_data(layout: Layout, images: list[str], opts: ExtractOptions,
             skipped[rel] = (entry.error or {}).get("message", "not extracted") if entry else "not extracted"
             continue
         try:
-            data[rel] = ImageData(store.load(entry.hash), cues.load(entry.hash, hands=False))
+            found = cues.load(entry.hash, hands=False)
+            if subjects is not None:
+                found = replace(found, subject=subjects.load(entry.hash), subject_id=subjects.subject_id)
+            data[rel] = ImageData(store.load(entry.hash), found)
         except ValueError as exc:
             skipped[rel] = str(exc)
     if store.pack_problem:  # the images were read from their own files instead (or skipped, saying so)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,17 @@ from cropkit.features.cues import Cues, cue_version
 from cropkit.features.encoder_id import load_failure_reason
 from cropkit.features.people import INSTALL_HINT
 from cropkit.features.store import Features
+from cropkit.features.subject import SUBJECT_VERSION, subject_version_of
 from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.geometry import MAX_ASPECT, check_aspect, fit_boxes_to_aspect, iou, is_finite_number, nms_top_k
-from cropkit.learn.candidates import FEATURE_NAMES, ImageContext, candidate_features, candidate_set
+from cropkit.learn.candidates import (
+    FEATURE_NAMES,
+    SUBJECT_FEATURE_NAMES,
+    ImageContext,
+    candidate_features,
+    candidate_set,
+    feature_names,
+)
 from cropkit.learn.guard import Guard
 
 FORMAT = "cropkit-crop-proposer"
@@ -79,6 +87,11 @@ class CropProposer:
         """The encoder whose features it was trained on ("feature_model" in its metadata)."""
         return self.meta["feature_model"]
 
+    @property
+    def subject_id(self) -> str | None:
+        """The subject model whose maps it reads ("subject" in its metadata); None when it reads none."""
+        return self.meta.get("subject")
+
     def default_aspects(self) -> list[float | None]:
         aspects = [a if a > 0 else None for a in self.meta.get("aspects", [])]
         return aspects or [None]
@@ -96,6 +109,12 @@ class CropProposer:
         if "cues" in self.meta and cues.version != self.meta["cues"]:
             raise CropkitError(f"{self.name} was trained on cues {self.meta['cues']}, not {cues.version}: "
                                + _cue_advice(self.meta["cues"], cues.version))
+        if self.subject_id is None:
+            cues = replace(cues, subject=None, subject_id=None)  # trained without a subject model: not read
+        elif cues.subject_id != self.subject_id or cues.subject is None:
+            raise CropkitError(f"{self.name} was trained with subject maps of {self.subject_id}, and this image has "
+                               + (f"maps of {cues.subject_id}" if cues.subject_id else "none")
+                               + ": " + subject_advice(self.subject_id))
         aspects = [check_aspect(aspect)] if aspect else self.default_aspects()
         boxes = candidate_set(width, height, aspects)
         ctx = ImageContext(width, height, cues, features)
@@ -142,7 +161,7 @@ class CropProposer:
     def net_config(self) -> dict:
         return {"n_features": int(self.net.mean.shape[0]), "emb_dim": self.net.emb.in_features,
                 "hidden": self.net.head.in_features, "emb_out": self.net.emb.out_features,
-                "feature_names": list(FEATURE_NAMES)}
+                "feature_names": list(feature_names(self.subject_id is not None))}
 
     @classmethod
     def load(cls, path: Path, encoder_id: str | None = None) -> CropProposer:
@@ -201,11 +220,21 @@ def _checked_payload(payload: dict) -> tuple[dict, dict, dict[str, torch.Tensor]
     if trained_on != here:
         raise CueVersionError(f"was trained on cues {trained_on}, and this installation computes cues {here}: "
                               + _cue_advice(trained_on, here))
-    if list(cfg.get("feature_names") or []) != list(FEATURE_NAMES):
-        raise ValueError("it was trained with other candidate features")
+    subject = meta.get("subject")
+    if subject is not None and not (isinstance(subject, str) and subject):
+        raise ValueError("its metadata 'subject' does not name a subject model")
+    if subject is not None and subject_version_of(subject) != SUBJECT_VERSION:
+        raise CueVersionError(f"was trained on subject maps {subject_version_of(subject) or 'of no known version'} "
+                              f"({subject}), and this installation makes subject maps {SUBJECT_VERSION}: train "
+                              "again with cropkit train (extract adds the new maps to cached images)")
+    names = list(cfg.get("feature_names") or [])
+    if names != list(feature_names(subject is not None)):
+        with_subject = names == list(FEATURE_NAMES + SUBJECT_FEATURE_NAMES)
+        raise ValueError("its subject features and its metadata's 'subject' disagree" if with_subject
+                         or names == list(FEATURE_NAMES) else "it was trained with other candidate features")
     sizes = [cfg.get(k) for k in _CONFIG_KEYS]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes) \
-            or sizes[0] != len(FEATURE_NAMES) or _parameter_count(*sizes) * 4 > MAX_BYTES:
+            or sizes[0] != len(names) or _parameter_count(*sizes) * 4 > MAX_BYTES:
         raise ValueError(f"its network size {dict(zip(_CONFIG_KEYS, sizes))} does not fit a proposer file")
     if not all(isinstance(meta.get(key, ""), str) for key in ("name", "pretrained")):
         raise ValueError("its metadata 'name' or 'pretrained' is not text")
@@ -239,6 +268,13 @@ def _cue_advice(trained_on: str, here: str) -> str:
     if trained_on == "v2" and here == "v2-nopeople":
         return f"it needs MediaPipe's people cues: {INSTALL_HINT}"
     return "train again with cropkit train (it adds the new cues to cached images without recomputing CLIP features)"
+
+
+def subject_advice(subject_id: str) -> str:
+    """What to do when a proposer trained with a subject model meets maps of another one (or none)."""
+    model = subject_id.rsplit("-", 3)[0]
+    return (f"run cropkit extract --subject-model with the model file it was trained with ({model}.onnx), "
+            "or retrain with cropkit train on this root's subject model")
 
 
 def _serialise(payload: dict) -> bytes:

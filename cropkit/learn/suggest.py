@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cropkit.decisions import Suggestion
@@ -16,6 +17,7 @@ from cropkit.extract.decode import decode_oriented_rgb
 from cropkit.extract.prepare import Failed, Prepared, prepare_image, read_image
 from cropkit.extract.save import Stores, store_prepared
 from cropkit.extract.scan import Skipped, stat_image
+from cropkit.extract.subject_stage import SubjectStage, add_subject, open_subject_stage
 from cropkit.features.cache import ProcessedCache
 from cropkit.features.cues import CUE_DECODE_SIZE, CueStore
 from cropkit.features.encoder_id import parse_encoder_id
@@ -25,7 +27,7 @@ from cropkit.fileio import json_text
 from cropkit.geometry import largest_centred_box
 from cropkit.layout import Layout
 from cropkit.learn.dataset import ImageData
-from cropkit.learn.proposer import CropProposer, latest_proposer
+from cropkit.learn.proposer import CropProposer, latest_proposer, subject_advice
 from cropkit.learn.threads import on_one_thread
 
 
@@ -54,15 +56,19 @@ class Suggester:
     layout: Layout
     proposer: CropProposer
     device: str = "auto"
+    subject_model: str | None = None  # FILE.onnx or rembg:NAME; None: the root's remembered one
     not_stored: list[str] = field(default_factory=list, init=False)  # new images whose features were not kept
     _encoder: Encoder | None = field(default=None, init=False)
     _stores: Stores | None = field(default=None, init=False)
+    _subject: SubjectStage | None = field(default=None, init=False)
 
     @classmethod
-    def open(cls, root: str | Path = ".", proposer: str | Path | None = None, device: str = "auto") -> Suggester:
+    def open(cls, root: str | Path = ".", proposer: str | Path | None = None, device: str = "auto",
+             subject_model: str | None = None) -> Suggester:
         """The proposer file given, else the latest version in ROOT/data/ai_data/models."""
         layout = Layout.from_args(root)
-        return cls(layout, CropProposer.load(Path(proposer) if proposer else latest_proposer(layout.models)), device)
+        return cls(layout, CropProposer.load(Path(proposer) if proposer else latest_proposer(layout.models)), device,
+                   subject_model)
 
     @property
     def encoder_id(self) -> str:
@@ -71,8 +77,25 @@ class Suggester:
     def stores(self) -> Stores:
         """The stores of this suggester's encoder, opened once (a packed index is not reopened per image)."""
         if self._stores is None:
-            self._stores = Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues))
+            stage = self.subject_stage()
+            self._stores = Stores(FeatureStore(self.layout.embeddings, self.encoder_id), CueStore(self.layout.cues),
+                                  subject=stage.store if stage else None)
         return self._stores
+
+    def subject_stage(self) -> SubjectStage | None:
+        """The subject model the proposer was trained with, as this root names it (None when it reads no subject
+        maps); a root whose subject model is another one, or none, is refused."""
+        wanted = self.proposer.subject_id
+        if wanted is None:
+            return None
+        if self._subject is None:
+            stage = open_subject_stage(self.layout.ai_data, self.layout.cues, self.subject_model)
+            if stage is None or stage.subject_id != wanted:
+                raise CropkitError(f"{self.proposer.name} was trained with subject maps of {wanted}, but this root's "
+                                   f"subject model gives {stage.subject_id if stage else 'none'}: "
+                                   + subject_advice(wanted))
+            self._subject = stage
+        return self._subject
 
     def encoder(self) -> Encoder:
         """Rebuild the encoder the proposer was trained on; refuse other weights."""
@@ -92,41 +115,61 @@ class Suggester:
         found = stat_image(path)
         if isinstance(found, Skipped):
             raise CropkitError(f"{path}: {found.message}")
-        stores = self.stores()
+        stores, stage = self.stores(), self.subject_stage()
+        side = stage.side if stage else 0
         entry = cache.get(self.layout.relative_name(path))
         features = None
         if (entry is not None and entry.ok and entry.matches(found.size, found.mtime_ns)
                 and stores.features.has(entry.hash)):
             try:
                 features = stores.features.load(entry.hash)
-                if stores.cues.is_whole(entry.hash):
-                    return ImageData(features, stores.cues.load(entry.hash)), entry.width, entry.height
+                if stores.cues.is_whole(entry.hash) and (stage is None or stage.store.has_valid(entry.hash)):
+                    cues = self._with_subject(stores.cues.load(entry.hash), entry.hash)
+                    return ImageData(features, cues), entry.width, entry.height
             except ValueError:
                 pass  # a corrupt stored file: compute it again, which replaces it
-        if features is not None:  # cached features, cues of another version: decode for the cues alone
-            prepared = prepare_image(path, CUE_DECODE_SIZE)
-            if isinstance(prepared, Prepared) and prepared.hash == entry.hash:
+        if features is not None:  # cached features, cues of another version or no subject map: decode for those
+            prepared = add_subject(prepare_image(path, CUE_DECODE_SIZE, subject_side=side), stage, Counter()) \
+                if side else prepare_image(path, CUE_DECODE_SIZE)
+            if isinstance(prepared, Prepared) and prepared.hash == entry.hash and (stage is None or prepared.subject):
                 with contextlib.suppress(OSError):  # not kept: computed again next time
                     stores.cues.write(prepared.hash, prepared.cues)
-                return ImageData(features, prepared.cues), entry.width, entry.height
+                    if stage is not None:
+                        stage.store.write(prepared.hash, prepared.subject)
+                return ImageData(features, self._prepared_cues(prepared)), entry.width, entry.height
         enc = self.encoder()
-        prepared = prepare_image(path, enc.image_size)
+        prepared = prepare_image(path, enc.image_size, subject_side=side)
         if isinstance(prepared, Failed):
             raise CropkitError(f"{path}: {prepared.message}")
+        if stage is not None and add_subject(prepared, stage, Counter()).subject is None:
+            raise CropkitError(f"{path}: the subject model {stage.spec} failed on this picture")
         g, grid = enc.encode(prepared.pixels[None])
         try:
             store_prepared(prepared, g[0], grid[0], self.layout, cache, stores, force=True)
         except OSError as exc:  # a full disk or read-only data/ai_data: suggest anyway, say what was not kept
             self.not_stored.append(f"{path.name}: {explain_os_error(exc)}")
         features = unpack_features(pack_features(g[0], grid[0]))  # exactly what a cached read would give
-        return ImageData(features, prepared.cues), prepared.width, prepared.height
+        return ImageData(features, self._prepared_cues(prepared)), prepared.width, prepared.height
+
+    def _with_subject(self, cues, content_hash: str):
+        """Cues with the stored subject map of the proposer's subject model, when it reads one."""
+        stage = self.subject_stage()
+        if stage is None:
+            return cues
+        return replace(cues, subject=stage.store.load(content_hash), subject_id=stage.subject_id)
+
+    def _prepared_cues(self, prepared: Prepared):
+        stage = self.subject_stage()
+        if stage is None:
+            return prepared.cues
+        return replace(prepared.cues, subject=prepared.subject, subject_id=stage.subject_id)
 
     def with_proposer(self, proposer: CropProposer) -> Suggester:
         """This suggester with a newer proposer (the loaded encoder is kept when it is the same)."""
-        if proposer.encoder_id == self.encoder_id:
+        if proposer.encoder_id == self.encoder_id and proposer.subject_id == self.proposer.subject_id:
             self.proposer = proposer
             return self
-        return Suggester(self.layout, proposer, self.device)
+        return Suggester(self.layout, proposer, self.device, self.subject_model)
 
     def suggest(self, path: Path, aspect: float | None = None, k: int = 3,
                 cache: ProcessedCache | None = None) -> ImageSuggestions:

@@ -47,6 +47,7 @@ class TrainOptions:
     device: str = "auto"
     precision: str = "auto"
     workers: int = -1
+    subject_model: str | None = None  # FILE.onnx, rembg:NAME or none; None: the root's remembered one (as extract)
     steps: int | None = None  # None: scaled to the number of decisions (learn.fit.steps_for)
     epochs: int | None = None  # if given, overrides steps: passes over the training images
     holdout: float = 0.2
@@ -103,7 +104,7 @@ def _train(opts: TrainOptions, log: Callable[[str], None]) -> TrainResult:
     arch, weights = concrete_encoder(*resolve_encoder(layout.ai_data, opts.arch, opts.weights))
     extract_opts = ExtractOptions(root=layout.root, images=layout.images, arch=arch, weights=weights,
                                   device=opts.device, precision=opts.precision, workers=opts.workers,
-                                  progress=opts.progress)
+                                  progress=opts.progress, subject_model=opts.subject_model)
     logged = load_logged_data(layout, extract_opts, opts.holdout, log)
     train, test, data = logged.train, logged.test, logged.data
     steps = opts.steps if opts.epochs is None else max(1, opts.epochs * math.ceil(len(train) / BATCH_IMAGES))
@@ -137,11 +138,15 @@ def _fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int |
     taught = even_sample(train, MAX_NETWORK_IMAGES)
     arrays = training_arrays(taught, data, aspects, seed=seed)
     row = {e.image: i for i, e in enumerate(taught)}
+    subjects = {data[e.image].cues.subject_id for e in train}
+    if len(subjects) != 1:
+        raise ValueError(f"training pictures have subject maps of several models ({sorted(map(str, subjects))})")
+    subject = {"subject": s} if (s := subjects.pop()) else {}
 
     def fit_fold(subset: list[Example]):
         fold_net = fit_network(arrays.rows([row[e.image] for e in subset if e.image in row]),
                                steps=steps or steps_for(len(subset), cross_validation=True), seed=seed)
-        fold = CropProposer(fold_net, {"aspects": aspects})
+        fold = CropProposer(fold_net, {"aspects": aspects, **subject})
 
         def predict(e: Example):
             d = data[e.image]
@@ -161,4 +166,4 @@ def _fit_proposer(train: list[Example], data: dict[str, ImageData], steps: int |
     versions = {data[e.image].cues.version for e in train}
     if len(versions) != 1:
         raise ValueError(f"training pictures have cues of several versions ({sorted(versions)})")
-    return CropProposer(net, {"aspects": aspects, "guard": guard.to_meta(), "cues": versions.pop()})
+    return CropProposer(net, {"aspects": aspects, "guard": guard.to_meta(), "cues": versions.pop(), **subject})
