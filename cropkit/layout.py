@@ -38,7 +38,7 @@ class Layout:
         it (so the root can move), else absolute."""
         if self.images == self.root / "data" / "training_data":
             return None
-        return self.relative_name(self.images) if self.library_inside_root else str(self.images)
+        return self.images.relative_to(self.root).as_posix() if self.library_inside_root else str(self.images)
 
     @property
     def ai_data(self) -> Path:
