@@ -42,7 +42,7 @@ def test_train_uses_the_encoder_extract_used(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"features of {TINY}/random-init-seed0" in out and "trained on: 8 decisions" in out
     settings = json.loads((tmp_path / "data/ai_data/settings.json").read_text())
-    assert settings == {"images": None, "model": TINY, "pretrained": "none"}
+    assert settings == {"images": None, "model": TINY, "pretrained": "none", "subject_model": None, "subject_id": None}
 
 
 def test_a_named_encoder_still_wins_over_the_remembered_one(tmp_path, capsys):
