@@ -13,9 +13,13 @@ from cropkit.bench.taste import (
     TASTES,
     TasteRun,
     beats_baselines_from,
+    decisions,
+    load_subject_maps,
     make_views,
+    mass_box,
     read_subjects,
     real_markdown,
+    rule_on_cue,
     run_real_benchmark,
     run_sanity_check,
     sanity_markdown,
@@ -24,20 +28,24 @@ from cropkit.bench.taste import (
 )
 from cropkit.demo.photographer import TASTES as SALIENCY_TASTES
 from cropkit.errors import CropkitError
+from cropkit.features.subject import MAP_SIDE, SubjectMap
 from cropkit.geometry import iou
+from cropkit.remembered import read_remembered
 from tests.conftest import TINY, TINY_CONFIG
+from tests.features.test_subject import tiny_isnet
 
 SUBJECT_COLOUR = (250, 30, 200)
 
 
-def judged_photos(folder, n: int = 12, seed: int = 0) -> dict[str, tuple]:
-    """``n`` photos with one magenta rectangle each (the subject) at a random place, and their subject boxes."""
+def judged_photos(folder, n: int = 12, seed: int = 0, background: int = 110) -> dict[str, tuple]:
+    """``n`` photos with one magenta rectangle each (the subject) at a random place on a noisy grey of mean
+    ``background``, and their subject boxes."""
     folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
     subjects = {}
     for i in range(n):
         w, h = (int(v) for v in rng.integers(320, 520, 2))
-        img = Image.fromarray(rng.normal(110, 15, (h, w, 3)).clip(0, 255).astype(np.uint8))
+        img = Image.fromarray(rng.normal(background, 15, (h, w, 3)).clip(0, 255).astype(np.uint8))
         fw, fh = rng.uniform(0.15, 0.4, 2)
         x0, y0 = rng.uniform(0, 1 - fw), rng.uniform(0, 1 - fh)
         box = (x0, y0, x0 + fw, y0 + fh)
@@ -121,6 +129,58 @@ def test_a_small_real_benchmark_runs_through_the_cli_and_reports_every_peer(tmp_
     assert list((tmp_path / "root/data/ai_data/models").glob("crop_proposer_v*.pth"))  # trained by the CLI
     md = real_markdown(report)
     assert "UNTRAINED" in md and "| 10 |" in md and "smartcrop" in md
+
+
+def test_the_mass_box_of_a_rectangle_is_the_rectangle_and_no_subject_is_none():
+    mass = np.zeros((MAP_SIDE, MAP_SIDE))
+    mass[8:16, 20:28] = 1.0  # rows 8..16 and columns 20..28 of 32
+    box = mass_box(SubjectMap(mass / mass.sum()), 320, 640)
+    assert box == pytest.approx((200, 160, 280, 320))
+    assert mass_box(SubjectMap(np.zeros((MAP_SIDE, MAP_SIDE))), 320, 640) is None
+
+
+def test_a_ceiling_on_the_judged_box_is_the_truth_itself_and_falls_back_where_no_subject(tmp_path):
+    subjects = judged_photos(tmp_path / "photos", n=3)
+    views = make_views(tmp_path / "photos", subjects, tmp_path / "views", {n: 8 for n in subjects})
+    fallback = [(0.0, 0.0, 10.0, 10.0)] * len(views)
+    for taste in TASTES:  # "mixed" draws jitter and habits: the ceiling must use the truths' own draws
+        truth = [d.crop for d in decisions(taste, views, tmp_path, seed=1)]
+        ruled = rule_on_cue(taste, views, [v.subject for v in views], fallback, tmp_path, seed=1)
+        assert [b[0] for b in ruled] == truth
+    cues = [v.subject if i % 2 else None for i, v in enumerate(views)]
+    ruled = rule_on_cue("mixed", views, cues, fallback, tmp_path, seed=1)
+    assert [b[0] for b in ruled[::2]] == fallback[::2]
+    assert [b[0] for b in ruled[1::2]] == truth[1::2]
+
+
+def test_with_a_subject_model_the_report_has_the_subject_box_peer_and_the_ceilings(tmp_path, tiny_model):
+    subjects = judged_photos(tmp_path / "photos", n=10, background=60)  # the tiny model finds what is bright
+    write_subjects(tmp_path / "subjects.json", subjects)
+    model = tiny_isnet(tmp_path / "tiny-isnet.onnx")
+    report = run_real_benchmark(tmp_path / "photos", tmp_path / "subjects.json", tmp_path / "root", arch=TINY,
+                                weights="none", steps=20, budgets=(10,), tastes=("tight-square",),
+                                test_share=0.3, test_views=2, extra=["--arch-config", str(TINY_CONFIG)],
+                                log=lambda _m: None, subject_model=str(model))
+    meta = report["meta"]
+    subject_id = read_remembered(tmp_path / "root/data/ai_data").subject_id
+    assert meta["subject_model"] == "tiny-isnet.onnx" and meta["subject_id"] == subject_id
+    assert meta["no_subject_views"] == 0 and meta["untrained"]
+    r = report["tastes"]["tight-square"][10]
+    assert {"subject-box", "centre-crop", "saliency"} <= set(r["methods"])
+    assert set(r["ceilings"]) == {"subject map", "saliency box"}
+    # the maps find the bright subject: the peer beats the centre crop by far, the ceiling is near the truth
+    assert r["methods"]["subject-box"]["mean_iou"] > r["methods"]["centre-crop"]["mean_iou"] + 0.2
+    assert r["ceilings"]["subject map"]["mean_iou"] > 0.8
+    best = max(v["mean_iou"] for k, v in r["methods"].items() if k != "proposer")
+    assert r["margin"] == pytest.approx(r["methods"]["proposer"]["mean_iou"] - best)  # ceilings are no peers
+    # the peer's boxes come from the stored maps: each view's map box lies on its judged subject
+    views = make_views(tmp_path / "photos", subjects, tmp_path / "root/data/training_data/views",
+                       {n: 2 for n in subjects})  # the benchmark's own views (2 per photo at this size), as stored
+    maps = load_subject_maps(tmp_path / "root", views, subject_id)
+    assert min(iou(mass_box(maps[v.path.name], v.width, v.height), v.subject) for v in views) > 0.7
+    md = real_markdown(report)
+    assert "tiny-isnet.onnx" in md and subject_id in md and "UNTRAINED" in md
+    assert "ceiling: subject map" in md and "subject-box" in md and "Ceilings (not peers)" in md
 
 
 def test_verdict_needs_wins_at_every_later_point():
