@@ -20,7 +20,6 @@ from cropkit.layout import Layout
 
 SAME_PX = 0.05  # boxes this close (and angles within SAME_DEG) are the same crop
 SAME_DEG = 0.01
-PROBE = "_"  # a name under a folder: Layout.image_name then places the folder itself, links included
 MAX_ECHO = 240  # characters of a source's value or path shown in the summary
 
 
@@ -106,7 +105,6 @@ def merge_crops(layout: Layout, kinds: tuple[str, ...], found: Iterable[tuple[st
     imports for it are withdrawn. Names are the library's (``Layout.image_name``)."""
     started = time.perf_counter()
     summaries = {kind: ImportSummary(kind, dry_run) for kind in kinds}
-    library_name = layout.image_name
     logged: dict[str, list[CropDecision]] = {}
     for c in read_crops(layout.logs)[0]:
         if c.source in summaries:
@@ -116,7 +114,7 @@ def merge_crops(layout: Layout, kinds: tuple[str, ...], found: Iterable[tuple[st
         if isinstance(item, Skip):
             summary.skip(item)
             continue
-        name = library_name(item.path)
+        name = layout.image_name(item.path)
         if name is None:
             summary.skip(Skip(item.origin, "outside the library", str(item.path)))
             continue

@@ -9,7 +9,7 @@ crops located in their originals (``export``). Each crop's ``origin`` is its sou
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
@@ -24,10 +24,11 @@ from cropkit.layout import Layout
 from cropkit.sources.catalog import catalog_crop, catalog_rows, top_level
 from cropkit.sources.darktable import darktable_crop
 from cropkit.sources.exports import MIN_CONFIDENCE, find_export_crops
-from cropkit.sources.merge import PROBE, Imported, ImportSummary, Skip, merge_crops, source_path
+from cropkit.sources.merge import Imported, ImportSummary, Skip, merge_crops, source_path
 from cropkit.sources.xmp import XmpError, adobe_crop, embedded_xmp, parse_xmp, read_sidecar, sidecars_of, upright_crop
 
 LIGHTROOM_XMP, DARKTABLE_XMP, CATALOG, EXPORT = "lightroom-xmp", "darktable-xmp", "lightroom-catalog", "export"
+PROBE = "_"  # a name under a folder: Layout.image_name then places the folder itself, links included
 PRECEDENCE = ("the image's own sidecar IMG_1.jpg.xmp, then IMG_1.xmp where it belongs to the image, then XMP "
               "embedded in the image; in each, Lightroom's crop before darktable's")
 
@@ -135,7 +136,7 @@ def catalog_crops(catalog: Path, layout: Layout,
 
 
 def _catalog_items(catalog: Path, layout: Layout, path_map: tuple[str, str] | None) -> Iterator[Imported | Skip]:
-    where, library_name = source_path(catalog), layout.image_name
+    where = source_path(catalog)
     for image_id, recorded, text in catalog_rows(catalog):
         origin = f"{where}#{image_id}"
         try:
@@ -147,7 +148,7 @@ def _catalog_items(catalog: Path, layout: Layout, path_map: tuple[str, str] | No
             continue
         path = Path(path_map[1] + recorded[len(path_map[0]):]) if path_map and recorded.startswith(path_map[0]) \
             else Path(recorded)
-        if library_name(path) is None:
+        if layout.image_name(path) is None:
             yield Skip(origin, "outside the library", recorded)
             continue
         try:
@@ -176,26 +177,24 @@ def run_import(kind: str, layout: Layout, sources: list[Path] | None = None, dry
         return merge_crops(layout, (CATALOG,), catalog_crops(sources[0], layout, path_map), dry_run)
     if kind == "exports":
         originals, exports = sources
-        library_name = layout.image_name
-        check_export_folders(layout, library_name, originals, exports)
-        found = find_export_crops(originals, exports, lambda p: library_name(p) is not None, layout.ai_data)
+        check_export_folders(layout, originals, exports)
+        found = find_export_crops(originals, exports, lambda p: layout.image_name(p) is not None, layout.ai_data)
         return merge_crops(layout, (EXPORT,), ((EXPORT, item) for item in found), dry_run, min_confidence)
     raise ValueError(f"import kind {kind!r}: choose xmp, catalog or exports")
 
 
-def check_export_folders(layout: Layout, library_name: Callable[[Path], str | None], originals: Path,
-                         exports: Path) -> None:
+def check_export_folders(layout: Layout, originals: Path, exports: Path) -> None:
     """ORIGINALS lies in the library; EXPORTS neither is, holds nor lies in any folder of it (links followed):
     else every original would be taken for an export of itself."""
     for name, folder in (("ORIGINALS", originals), ("EXPORTS", exports)):
         if not folder.is_dir():
             raise CropkitError(f"import exports: {name} {folder} is not a folder")
-    if library_name(originals / PROBE) is None:
+    if layout.image_name(originals / PROBE) is None:
         raise CropkitError(f"import exports: ORIGINALS {originals} is outside the library {layout.images}; "
                            "the log names images relative to it (use --images to point at the library)")
     real, library = exports.resolve(), layout.images.resolve()
     if real == library or library in real.parents or real in library.parents or \
-            library_name(exports / PROBE) is not None:
+            layout.image_name(exports / PROBE) is not None:
         raise CropkitError(f"import exports: EXPORTS {exports} overlaps the library {layout.images} (it is, holds "
                            "or lies in a folder of it), so the originals would be taken for exports of themselves; "
                            "keep the exported pictures in a folder outside the library")
