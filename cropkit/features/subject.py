@@ -22,10 +22,10 @@ from cropkit.errors import CropkitError, brief
 from cropkit.features.store import NpyStore, encoder_folder_name
 from cropkit.fileio import read_source_bytes
 
-SUBJECT_VERSION = "s1"  # how the map is made from a model's mask: a change here makes every map be computed again
+SUBJECT_VERSION = "s2"  # how the map is made from a model's mask: a change here makes every map be computed again
 SUBJECT_SIDE = 512  # ISNet keeps its gain at 512 and loses half of it at 384 (docs/benchmarks.md)
 MAP_SIDE = 32  # the cue grid (cropkit.features.cues.CUE_SIDE)
-FOUND = 0.5  # a pixel belongs to the subject at this mask value; an image with none has no subject ("none")
+FOUND = 0.5  # the model found a subject when some pixel reaches this mask value; otherwise "none"
 MAX_MODEL_BYTES = 1 << 30
 INSTALL_HINT = "pip install 'cropkit[subject]' (onnxruntime and onnx)"
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -68,8 +68,13 @@ class SubjectMap:
 
     @classmethod
     def from_mask(cls, mask: np.ndarray) -> SubjectMap:
-        """A model's mask (values in 0..1 at any size) as the mass of the pixels that belong to the subject."""
-        weights = np.where(mask >= FOUND, mask, 0.0).astype(np.float64)
+        """A model's mask (values in 0..1 at any size) as the subject's mass: the whole mask, each pixel weighed by
+        the model's confidence (s1 kept only pixels >= FOUND: on the benchmark's 393 views with a subject, the soft
+        mass's centroid is nearer the judged subject's centre, 0.067 / 0.091 of the frame against 0.089 / 0.112,
+        and its extent follows the judged size more closely, correlation 0.44 / 0.60 against 0.28 / 0.37);
+        "none" when no pixel reaches FOUND."""
+        found = mask.size > 0 and float(mask.max()) >= FOUND
+        weights = np.clip(mask, 0.0, 1.0).astype(np.float64) if found else np.zeros(mask.shape)
         h, w = weights.shape
         ys = np.linspace(0, h, MAP_SIDE + 1).astype(int)
         xs = np.linspace(0, w, MAP_SIDE + 1).astype(int)

@@ -91,6 +91,19 @@ def test_an_image_with_no_subject_records_none_not_a_guess(tmp_path):
     assert not again.found
 
 
+def test_the_map_weighs_each_pixel_by_the_models_confidence_once_a_subject_is_found():
+    mask = np.zeros((64, 64))
+    mask[8:24, 8:24] = 0.9  # a confident subject, top left
+    mask[40:56, 40:56] = 0.3  # a doubtful one, bottom right: a third of the weight, not nothing
+    found = SubjectMap.from_mask(mask)
+    quarter = MAP_SIDE // 2
+    assert found.found
+    assert found.mass[:quarter, :quarter].sum() == pytest.approx(0.75)
+    assert found.mass[quarter:, quarter:].sum() == pytest.approx(0.25)
+    doubtful = SubjectMap.from_mask(np.where(mask > 0, 0.45, 0.0))  # no pixel reaches FOUND: "none"
+    assert not doubtful.found and not doubtful.mass.any()
+
+
 def test_stored_maps_are_checked_at_the_edge():
     for bad in (np.zeros((31, 32)), np.full((32, 32), np.nan), -np.ones((32, 32))):
         with pytest.raises(ValueError, match="subject map"):

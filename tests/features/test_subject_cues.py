@@ -19,7 +19,7 @@ from cropkit.errors import CropkitError
 from cropkit.extract.options import ExtractOptions
 from cropkit.extract.pipeline import run_extract
 from cropkit.features import subject
-from cropkit.features.subject import SubjectMap
+from cropkit.features.subject import SUBJECT_VERSION, SubjectMap
 from cropkit.learn.proposer import CropProposer
 from tests.conftest import TINY, TINY_CONFIG, tiny_args
 from tests.features.test_subject import tiny_isnet
@@ -69,7 +69,7 @@ def hash_of(root, name: str) -> str:
 def test_extract_writes_one_checked_map_per_image_and_none_for_a_blank_one(lib):
     model = tiny_isnet(lib / "tiny.onnx")
     first = extract(lib, subject_model=str(model))
-    assert first.processed == 7 and first.subject_id.startswith("tiny-") and first.subject_id.endswith("-s1-512")
+    assert first.processed == 7 and first.subject_id.startswith("tiny-") and first.subject_id.endswith(f"-{SUBJECT_VERSION}-512")
     stored = maps_of(lib)[first.subject_id]
     assert len(stored) == 7
     for path in stored.values():
@@ -183,12 +183,12 @@ def test_a_proposer_refuses_a_root_whose_subject_model_changed(trained, tmp_path
 
 def test_a_proposer_of_another_subject_version_is_refused_clearly(trained, tmp_path):
     payload = torch.load(trained / "data/ai_data/models/crop_proposer_v1.pth", weights_only=True)
-    payload["meta"]["subject"] = payload["meta"]["subject"].replace("-s1-", "-s0-")
+    payload["meta"]["subject"] = payload["meta"]["subject"].replace(f"-{SUBJECT_VERSION}-", "-s0-")
     forged = tmp_path / "crop_proposer_v9.pth"
     buf = io.BytesIO()
     torch.save(payload, buf)
     forged.write_bytes(buf.getvalue())
-    with pytest.raises(CropkitError, match=r"subject maps s0 .* makes subject maps s1: train again"):
+    with pytest.raises(CropkitError, match=rf"subject maps s0 .* makes subject maps {SUBJECT_VERSION}: train again"):
         CropProposer.load(forged)
     payload["meta"].pop("subject")  # subject features without a subject model named: not a usable proposer
     buf = io.BytesIO()
