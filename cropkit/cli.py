@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="synthetic feature entries for the store part (default: 1000000; about 4 GB of files)")
     bn.add_argument("--camera-images", type=_positive, default=128,
                     help="24 MP JPEGs for the extraction half, made once under ROOT/extract/camera (default: 128)")
+    bn.add_argument("--subject-model", default="none", metavar="FILE.onnx|rembg:NAME|none",
+                    help="time the subject map too: alone on the decode extract gives it (target <= 0.5 s per "
+                         "image), inside cropkit extract, and read by train and suggest (default: none)")
     bn.set_defaults(func=_cmd_bench)
 
     nb = command("notebooks", help="run the extract, train and evaluate notebooks headless (papermill)",
@@ -520,9 +523,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.only != "learning":
         report["extract"] = run_extract_bench(Path(args.root) / "extract", args.camera_images, device=args.device,
-                                              log=log)
+                                              log=log, subject_model=args.subject_model)
     if args.only != "extract":
-        report["learning"] = run_bench(Path(args.root) / "learning", args.decisions, args.new_images, log=log)
+        report["learning"] = run_bench(Path(args.root) / "learning", args.decisions, args.new_images, log=log,
+                                       subject_model=args.subject_model)
     write_report(report, Path(args.out))
     if "extract" in report:
         print(format_extract_report(report["extract"]))

@@ -4,7 +4,9 @@
 - naive: one process, full Pillow decode, open_clip's own preprocess and encode_image, one file after another;
 - cropkit: ``cropkit extract`` end to end in a subprocess (decode, hashes, cues, features, cache, writes),
   with the peak resident memory of its processes (each one's high-water mark, summed);
-- cached rerun: ``cropkit extract`` again over the same files (nothing may be opened).
+- cached rerun: ``cropkit extract`` again over the same files (nothing may be opened);
+- subject map (with ``--subject-model``): the model alone on the decode extract gives it, per image, and the
+  decode's extra cost of that larger side; ``cropkit extract`` then runs with it.
 """
 
 from __future__ import annotations
@@ -69,16 +71,40 @@ def measure_ceiling(arch: str, weights: str, device: str, precision: str, batch_
     return n / (time.perf_counter() - started), (time.process_time() - cpu) / n, batch_size
 
 
-def measure_prepare(paths: list[Path], input_size: int = 224) -> float:
+def measure_prepare(paths: list[Path], input_size: int = 224, subject_side: int = 0) -> float:
     """CPU seconds per image of everything before the encoder (read, SHA-256, reduced decode, squash,
-    pHash, cues), measured in this process, one image after another."""
+    pHash, cues; with ``subject_side``, the subject model's pixels too), in this process, one image after another."""
+    cpu = time.process_time()
+    _prepared(paths, input_size, subject_side)
+    return (time.process_time() - cpu) / len(paths)
+
+
+def _prepared(paths: list[Path], input_size: int, subject_side: int) -> list:
     from cropkit.extract.prepare import Prepared, prepare_image
 
-    cpu = time.process_time()
-    for p in paths:
-        if not isinstance(prepare_image(p, input_size), Prepared):
-            raise RuntimeError(f"bench image {p} did not decode")
-    return (time.process_time() - cpu) / len(paths)
+    out = [prepare_image(p, input_size, subject_side=subject_side) for p in paths]
+    bad = [p for p, r in zip(paths, out) if not isinstance(r, Prepared)]
+    if bad:
+        raise RuntimeError(f"bench image {bad[0]} did not decode")
+    return out
+
+
+def measure_subject(paths: list[Path], spec: str) -> dict:
+    """The subject model (``spec``: FILE.onnx or rembg:NAME) on the pixels extract gives it, one image after
+    another after one warm-up: wall and CPU (all threads) milliseconds per image, and its side."""
+    from cropkit.features.subject import SubjectModel, model_file
+
+    path = model_file(spec)
+    model = SubjectModel(path)
+    pixels = [Image.fromarray(p.subject_pixels) for p in _prepared(paths, 224, model.side)]
+    model.subject_map(pixels[0])
+    wall, cpu = time.perf_counter(), time.process_time()
+    for img in pixels:
+        model.subject_map(img)
+    n = len(pixels)
+    return {"model": path.name, "subject_id": model.subject_id, "side": model.side, "images": n,
+            "wall_ms_per_image": (time.perf_counter() - wall) * 1000 / n,
+            "cpu_ms_per_image": (time.process_time() - cpu) * 1000 / n, "target_wall_ms": 500}
 
 
 def measure_naive(paths: list[Path], arch: str, device: str = "cpu") -> float:
@@ -179,8 +205,9 @@ def run_cropkit(root: Path, images: Path, extra: list[str]) -> tuple[str, float,
 
 def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", weights: str = "none",
                       batch_size: int | None = None, device: str = "auto", log: Callable[[str], None] = print,
-                      extra: list[str] = ()) -> dict:
-    """All the extraction figures in one run; ``extra`` goes to the ``cropkit extract`` subprocess."""
+                      extra: list[str] = (), subject_model: str = "none") -> dict:
+    """All the extraction figures in one run; ``extra`` goes to the ``cropkit extract`` subprocess, and so does
+    ``subject_model`` (FILE.onnx, rembg:NAME or none), whose stage is also timed alone."""
     root = claim_generated_root(root, "benchmark")
     paths = camera_library(root / "camera", n_images, log)
     import torch
@@ -193,6 +220,13 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
     ceiling, encode_cpu, batch_size = measure_ceiling(arch, weights, device, "auto", batch_size, n_images)
     log("decode, hashes and cues alone ...")
     prepare_cpu = measure_prepare(paths[: min(16, len(paths))])
+    subject = {}
+    if subject_model != "none":
+        log(f"subject map alone ({subject_model}) ...")
+        subject = measure_subject(paths[: min(16, len(paths))], subject_model)
+        with_side = measure_prepare(paths[: min(16, len(paths))], subject_side=subject["side"])
+        subject["decode_extra_cpu_ms_per_image"] = (with_side - prepare_cpu) * 1000
+        extra = [*extra, "--subject-model", subject_model]
     log("naive: decode + preprocess + encode, one file after another ...")
     naive = measure_naive(paths[: max(8, n_images // 8)], arch, device)
     log("cropkit extract ...")
@@ -219,6 +253,8 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
     # What any pipeline could reach here: the CPU work per image spread over every core, and never faster
     # than the encoder alone. On a GPU the host's share of encoding is left out (an optimistic bound).
     host_cpu = prepare_cpu + (encode_cpu if dev.type == "cpu" else 0.0)
+    if subject:  # the subject model runs on the host whatever the encoder's device
+        host_cpu += (subject["cpu_ms_per_image"] + subject["decode_extra_cpu_ms_per_image"]) / 1000
     attainable = min(ceiling, cores / host_cpu)
     return {
         "machine": f"{cores} cores, torch threads {threads}, {_device_name(dev)}", "device": dev.type,
@@ -232,6 +268,7 @@ def run_extract_bench(root: Path, n_images: int = 128, arch: str = "ViT-B-32", w
         "peak_rss_bytes": peak, "peak_rss_checkpoint_bytes": peak_file,
         "feature_bytes_per_image": features[0].stat().st_size if features else 0,
         "cached_rerun_s": rerun_s, "decoders_images_per_s": decoders, "decoder_agreement": agreement,
+        "subject": subject,
     }
 
 
@@ -273,12 +310,21 @@ def format_extract_report(r: dict) -> str:
         f"  the same with the weights loaded from a checkpoint file: {r['peak_rss_checkpoint_bytes'] / 2**30:.2f} GiB",
         f"  features per image: {r['feature_bytes_per_image']:,} bytes (target <= 65,536)",
         f"  cached rerun over the same files: {r['cached_rerun_s']:.2f} s",
+        *([_subject_line(r["subject"])] if r.get("subject") else []),
         *(f"  cropkit extract --decoder {name}: {v:.1f} images/s ({v / r['ceiling_images_per_s']:.2f} of the "
           "ceiling)" for name, v in r.get("decoders_images_per_s", {}).items()),
         *([f"  device vs CPU decoder, whole-frame embeddings of {r['decoder_agreement']['images']} images: cosine "
            f"min {r['decoder_agreement']['cosine_min']:.4f}, mean {r['decoder_agreement']['cosine_mean']:.4f}"]
           if r.get("decoder_agreement") else []),
     ])
+
+
+def _subject_line(s: dict) -> str:
+    ratio = s["wall_ms_per_image"] / s["target_wall_ms"]
+    return (f"  subject map ({s['model']} at {s['side']} px, in extract above): {s['wall_ms_per_image']:.0f} ms per "
+            f"image (target <= {s['target_wall_ms']} ms, ratio {ratio:.2f}), CPU "
+            f"{s['cpu_ms_per_image']:.0f} ms over its threads, and {s['decode_extra_cpu_ms_per_image']:.0f} ms more "
+            "decode for its side")
 
 
 def run_engine_bench(root: Path, n_images: int = 32, arch: str = "ViT-B-32", weights: str = "none",

@@ -4,6 +4,9 @@
 - suggest (cached): per-image latency from cached features, p50 and p95;
 - suggest (new image): a new 24-megapixel JPEG (the extraction benchmark's camera files), decode and
   features included, encoder already loaded.
+
+With a subject model, every step reads (and the new images compute) its maps: the model's real maps of the
+library's pictures, stored for each entry as ``cropkit extract --subject-model`` would.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from cropkit.fileio import atomic_write_bytes, read_source_bytes
 from cropkit.layout import Layout, claim_generated_root
 from cropkit.learn.suggest import Suggester
 from cropkit.learn.train import TrainOptions, run_train
+from cropkit.remembered import remember, subject_model_spec
 
 ARCH = "ViT-B-32"
 ENCODER_ID = f"{ARCH}/random-init-seed{RANDOM_INIT_SEED}"
@@ -47,7 +51,7 @@ def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list
     rng = np.random.default_rng(0)
     stores = Stores(FeatureStore(layout.embeddings, ENCODER_ID), CueStore(layout.cues))
     layout.images.mkdir(parents=True, exist_ok=True)
-    pictures = [_picture(rng) for _ in range(64)]
+    pictures = _pictures()
     cues = [compute_cues(p) for p in pictures]
     subjects = [subject_point(p) for p in pictures]
     paths, taste = [], TASTES["thirds-4:5"]
@@ -56,7 +60,7 @@ def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list
         path = layout.images / f"bench_{i:05d}.jpg"
         pictures[k].save(path, quality=80)
         st = path.stat()
-        digest = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+        digest = _entry_hash(i)
         g = rng.standard_normal(512).astype(np.float32)
         grid = rng.standard_normal((7, 7, 512)).astype(np.float32)
         stores.features.write(digest, pack_features(g / np.linalg.norm(g), grid))
@@ -69,6 +73,36 @@ def synth_cached_library(root: Path, n: int, log: Callable[[str], None]) -> list
         if (i + 1) % 2000 == 0:
             log(f"synthesised {i + 1} of {n} cached images")
     return paths
+
+
+def _entry_hash(i: int) -> str:
+    return hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+
+
+def _pictures() -> list[Image.Image]:
+    """The library's 64 distinct pictures (the same on every call)."""
+    rng = np.random.default_rng(0)
+    return [_picture(rng) for _ in range(64)]
+
+
+def use_subject_model(root: Path, n: int, spec: str, log: Callable[[str], None]) -> None:
+    """Store the subject model's maps of the library's pictures for its ``n`` entries, as extract would, and make
+    the root remember the model (``none``: forget it, so nothing reads maps)."""
+    layout = Layout.from_args(root)
+    if spec == "none":
+        remember(layout.ai_data, subject_model="none", subject_id=None)
+        return
+    from cropkit.features.subject import SubjectModel, SubjectStore, model_file
+
+    model = SubjectModel(model_file(spec))
+    store = SubjectStore(layout.cues, model.subject_id)
+    missing = [i for i in range(n) if not store.has_valid(_entry_hash(i))]
+    if missing:
+        log(f"subject maps of {model.subject_id} for {len(missing)} entries ...")
+        maps = [model.subject_map(p) for p in _pictures()]
+        for i in missing:
+            store.write(_entry_hash(i), maps[i % len(maps)])
+    remember(layout.ai_data, subject_model=subject_model_spec(spec), subject_id=model.subject_id)
 
 
 def _picture(rng: np.random.Generator) -> Image.Image:
@@ -85,9 +119,11 @@ def _percentiles(ms: list[float]) -> dict:
     return {"p50_ms": statistics.median(ms), "p95_ms": q[18], "n": len(ms)}
 
 
-def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print) -> dict:
+def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callable[[str], None] = print,
+              subject_model: str = "none") -> dict:
     root = claim_generated_root(root, "benchmark")
     paths = synth_cached_library(root, n_decisions, log)
+    use_subject_model(root, n_decisions, subject_model, log)
     from cropkit.bench.extract import camera_library, run_cropkit
 
     out, rerun_s, _ = run_cropkit(root, root / "data" / "training_data", ["--weights", "none"])
@@ -123,6 +159,7 @@ def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callab
         "cached_rerun": {"entries": n_decisions, "seconds": rerun_s, "target_s": 2},
         "suggest_cached": {**_percentiles(cached_ms), "target_ms": 5},
         "suggest_new_24mp": {**_percentiles(new_ms), "target_ms": 100, "model": ENCODER_ID},
+        "subject_id": suggester.proposer.subject_id,
     }
     return report
 
@@ -130,7 +167,7 @@ def run_bench(root: Path, n_decisions: int = 14_000, n_new: int = 8, log: Callab
 def format_report(r: dict) -> str:
     t, c, n, e = r["train"], r["suggest_cached"], r["suggest_new_24mp"], r["cached_rerun"]
     return "\n".join([
-        f"machine: {r['machine']}",
+        f"machine: {r['machine']}; subject maps: {r.get('subject_id') or 'none'}",
         f"cropkit extract rerun over {e['entries']:,} cached entries (whole command): {e['seconds']:.2f} s "
         f"(target <= {e['target_s']} s)",
         f"train on {t['decisions']:,} decisions: {t['seconds']:.1f} s (target <= {t['target_s']} s, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cropkit.bench.learning import format_report, run_bench, write_report
 
 
@@ -67,3 +69,27 @@ def test_the_engine_bench_runs_both_engines_on_the_same_files(tmp_path, monkeypa
                 for e in ("local", "ray")}
     assert len(features["local"]) == 3 and features["local"] == features["ray"]
     assert "ray/local" in bench_extract.format_engine_report(r)
+
+
+def test_bench_times_the_subject_model_alone_inside_extract_and_for_train_and_suggest(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the subject extra (make installs it)")
+    from cropkit.bench import extract as bench_extract
+    from tests.conftest import TINY, TINY_CONFIG
+    from tests.features.test_subject import tiny_isnet
+
+    model = str(tiny_isnet(tmp_path / "tiny.onnx"))
+    monkeypatch.setattr(bench_extract, "camera_library", _small_camera_library)
+    monkeypatch.setattr(bench_extract, "measure_naive", lambda paths, model, device: 1.0)
+    r = bench_extract.run_extract_bench(tmp_path / "x", n_images=3, arch=TINY, batch_size=2, log=lambda _m: None,
+                                        extra=["--arch-config", str(TINY_CONFIG)], subject_model=model)
+    s = r["subject"]
+    assert s["images"] == 3 and s["side"] == 512 and s["wall_ms_per_image"] > 0 and s["cpu_ms_per_image"] > 0
+    assert s["subject_id"].startswith("tiny-")
+    assert len(list((tmp_path / f"x/data/ai_data/cues/subject/{s['subject_id']}").rglob("*.npy"))) == 3  # in extract
+    assert "subject map (tiny.onnx at 512 px" in bench_extract.format_extract_report(r)
+
+    report = run_bench(tmp_path / "l", n_decisions=30, n_new=2, log=lambda _m: None, subject_model=model)
+    assert report["subject_id"] == s["subject_id"]  # train read the maps, so the proposer needs them
+    assert f"subject maps: {s['subject_id']}" in format_report(report)
+    again = run_bench(tmp_path / "l", n_decisions=30, n_new=2, log=lambda _m: None)  # the same root, turned off
+    assert again["subject_id"] is None

@@ -69,7 +69,8 @@ def hash_of(root, name: str) -> str:
 def test_extract_writes_one_checked_map_per_image_and_none_for_a_blank_one(lib):
     model = tiny_isnet(lib / "tiny.onnx")
     first = extract(lib, subject_model=str(model))
-    assert first.processed == 7 and first.subject_id.startswith("tiny-") and first.subject_id.endswith(f"-{SUBJECT_VERSION}-512")
+    assert first.processed == 7 and first.subject_id.startswith("tiny-")
+    assert first.subject_id.endswith(f"-{SUBJECT_VERSION}-512")
     stored = maps_of(lib)[first.subject_id]
     assert len(stored) == 7
     for path in stored.values():
