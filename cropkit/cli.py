@@ -503,6 +503,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     check_report_target(Path(args.out))
+    if args.subject_model != "none":  # refused before the long set-up, not after it
+        from cropkit.features.subject import INSTALL_HINT, available, model_file
+
+        model_file(args.subject_model)
+        if not available():
+            raise CropkitError(f"--subject-model needs onnxruntime and onnx: {INSTALL_HINT}")
     report: dict = {}
     if args.only == "engines":
         from cropkit.bench.extract import format_engine_report, run_engine_bench

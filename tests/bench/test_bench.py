@@ -93,3 +93,12 @@ def test_bench_times_the_subject_model_alone_inside_extract_and_for_train_and_su
     assert f"subject maps: {s['subject_id']}" in format_report(report)
     again = run_bench(tmp_path / "l", n_decisions=30, n_new=2, log=lambda _m: None)  # the same root, turned off
     assert again["subject_id"] is None
+
+
+def test_bench_refuses_a_missing_subject_model_before_any_work(tmp_path, capsys):
+    from cropkit.cli import main
+
+    assert main(["bench", "--subject-model", str(tmp_path / "nope.onnx"), "--root", str(tmp_path / "r"),
+                 "--out", str(tmp_path / "r.json")]) == 2
+    assert "nope.onnx': no such file" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.json").exists()
