@@ -43,6 +43,7 @@ ECHO_S = 3.0  # seconds during which the slider may still send back a value it w
 PANEL_PX = 290  # the side panel's width
 MIN_CANVAS = (480, 360)
 CHROME_PX = 300  # what JupyterLab and the reviewer's own rows take of the window's height
+STATUS_PX = 40  # the status line's fixed height (two lines; a longer message scrolls)
 
 _NOT_LOGGED = "<b style='color:#c62828'>Not logged:</b>"
 
@@ -157,11 +158,11 @@ class CropReviewer(widgets.VBox):
         self.angle.observe(self._on_slider, names="value")
         self.progress = widgets.FloatProgress(0.0, min=0.0, max=1.0, description="training",
                                               layout=widgets.Layout(width="220px", visibility="hidden"))
-        self.panel = widgets.HTML(layout=widgets.Layout(width=f"{PANEL_PX - 10}px"))
-        self.view_line = widgets.HTML()
-        self.companion = widgets.Textarea(disabled=True, layout=widgets.Layout(width=f"{PANEL_PX - 20}px",
-                                                                               height="140px"))
-        self.status = widgets.HTML()
+        self.panel = widgets.HTML(layout=widgets.Layout(width=f"{PANEL_PX - 20}px", flex="0 0 auto"))
+        self.view_line = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))
+        self.companion = widgets.Textarea(disabled=True, layout=widgets.Layout(width=f"{PANEL_PX - 30}px",
+                                                                               height="140px", flex="0 0 auto"))
+        self.status = widgets.HTML(layout=widgets.Layout(height=f"{STATUS_PX}px", overflow_y="auto"))
         hint = widgets.HTML("<span class='cropkit-keys-hint'>Keys go to the reviewer while the pointer has been "
                             "over it (blue frame) until you click elsewhere; ? lists them.</span>")
         wrap = widgets.Layout(flex_flow="row wrap", align_items="center")
@@ -170,10 +171,14 @@ class CropReviewer(widgets.VBox):
         tools = widgets.HBox([self.aspect, *(self.buttons[k] for k in ("swap", "add", "remove", "overlay")),
                               self.angle, *(self.buttons[k] for k in ("zoom_out", "zoom_in", "fit")), self.pan_mode,
                               self.buttons["keys"], self.buttons["retrain"], self.progress], layout=wrap)
-        side = widgets.VBox([self.panel, self.view_line, widgets.HTML("<b>Companion (read-only)</b>"),
-                             self.companion],
-                            layout=widgets.Layout(width=f"{PANEL_PX}px", min_width=f"{PANEL_PX}px"))
-        super().__init__([widgets.HBox([self.canvas, side]), decide, tools, hint, self.status, self.bridge],
+        # The side panel is exactly as tall as the canvas and scrolls its text: a long message or the keys list
+        # never makes the row taller, so the page never stretches the canvas and nothing below it moves.
+        self.side = widgets.VBox([self.panel, self.view_line, widgets.HTML("<b>Companion (read-only)</b>"),
+                                  self.companion],
+                                 layout=widgets.Layout(width=f"{PANEL_PX}px", min_width=f"{PANEL_PX}px",
+                                                       height=f"{height}px", overflow_y="auto", overflow_x="hidden"))
+        row = widgets.HBox([self.canvas, self.side], layout=widgets.Layout(align_items="flex-start"))
+        super().__init__([row, decide, tools, hint, self.status, self.bridge],
                          layout=widgets.Layout(width="100%", padding="4px"))
         self.add_class("cropkit-reviewer")
         self.session.go_on(self.session.index)  # past any unreadable images at the start
@@ -250,6 +255,7 @@ class CropReviewer(widgets.VBox):
         if (width, height) == (self.view.canvas_width, self.view.canvas_height):
             return
         self.canvas.width, self.canvas.height = width, height
+        self.side.layout.height = f"{height}px"
         zoom = self.view.zoom
         self.view.resize(width, height)
         if zoom == 1:

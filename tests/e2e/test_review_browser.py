@@ -9,10 +9,8 @@ accept-to-next-image latency.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,25 +26,23 @@ from papermill.parameterize import parameterize_notebook
 from cropkit.cli import main
 from cropkit.decisions import CropDecision, append_decision, read_suggestions
 from cropkit.learn.suggest import STARTING_PROPOSER, Suggester
-from cropkit.review.paint import MARGIN_PX
-from cropkit.review.viewport import Viewport
 from cropkit.review.widget import PANEL_PX
 from tests.conftest import TINY, TINY_CONFIG
+from tests.e2e.browser import (
+    ARTIFACTS,
+    REPO,
+    assert_true_proportions,
+    free_port,
+    launch,
+    open_and_run,
+    wait_for_lines,
+)
 from tests.libgen import changed_entries, snapshot, square_on_subject, subject_photo
 
-CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[2]  # the checkout
-ARTIFACTS = REPO / "test-artifacts"
 BENCH = os.environ.get("CROPKIT_BENCH") == "1"
 N_PENDING = 24 if BENCH else 9
 N_COLD = 6
 WINDOW = {"width": 1280, "height": 800}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebook(nb_dir: Path, name: str, parameters: dict) -> None:
@@ -77,7 +73,7 @@ def lab(tmp_path_factory):
     _notebook(nb_dir, "review.ipynb", {"root": str(root), "arch_config": str(TINY_CONFIG)})
     _notebook(nb_dir, "cold.ipynb", {"root": str(cold), "arch_config": str(TINY_CONFIG), "arch": TINY,
                                      "weights": "none", "train_after": 3})
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     home = base / "jupyter-home"  # a fresh Jupyter config and state each run: no dependence on this machine's
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
@@ -110,103 +106,6 @@ def lab(tmp_path_factory):
         assert changed_entries(snap, snapshot(r / "data/training_data")) == {}
 
 
-def _lines(root: Path, name: str = "suggestions.jsonl") -> list[dict]:
-    path = root / "data/ai_data/logs" / name
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
-def _wait_for_lines(root: Path, n: int, timeout: float = 30, name: str = "suggestions.jsonl") -> list[dict]:
-    deadline = time.time() + timeout
-    while len(_lines(root, name)) < n and time.time() < deadline:
-        time.sleep(0.05)
-    return _lines(root, name)
-
-
-def _open_and_run(page, url: str, first: str, screenshot: str) -> Screen:
-    """Open a notebook, Run All, wait until the reviewer shows its first image (the page saved as ``screenshot``
-    either way), and bring its canvas into view."""
-    try:
-        _run_all(page, url, first)
-    finally:
-        page.screenshot(path=str(ARTIFACTS / screenshot))
-    screen = Screen(page)
-    screen.canvas.scroll_into_view_if_needed()
-    return screen
-
-
-def _run_all(page, url: str, first: str) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook", timeout=120_000)
-    page.wait_for_selector("text=| Idle", timeout=120_000)  # the kernel is up
-    for attempt in range(6):  # on a cold start the menu can answer before the notebook is wired up
-        try:
-            select = page.locator(".jp-Dialog button:has-text('Select')")  # "Select Kernel", on a second notebook
-            if select.count():
-                select.first.click()
-                page.wait_for_timeout(500)
-            page.click("text=Run", timeout=20_000)
-            page.click("text=Run All Cells", timeout=20_000)
-            page.wait_for_selector(f"text={first}", timeout=40_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == 5:
-                raise
-    news = page.locator(".jp-toast-button:has-text('No')")
-    if news.count():
-        news.first.click()
-
-
-class Screen:
-    """The reviewer's canvas on the page: its pixel size (which follows the page) and image -> page points."""
-
-    def __init__(self, page):
-        self.page = page
-        self.canvas = page.locator("canvas.cropkit-canvas").last
-
-    def settle(self) -> tuple[int, int]:
-        """Wait until the canvas has taken the size the page gave it (the same for half a second)."""
-        last, stable_since = None, time.time()
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            size = tuple(self.canvas.evaluate("c => [c.width, c.height]"))
-            if size != last:
-                last, stable_since = size, time.time()
-            elif time.time() - stable_since > 0.5:
-                return last
-            time.sleep(0.1)
-        return last
-
-    def view(self, width: int, height: int) -> Viewport:
-        cw, ch = self.canvas.evaluate("c => [c.width, c.height]")
-        view = Viewport(cw, ch, margin=MARGIN_PX)
-        view.show(width, height)
-        return view
-
-    def css_per_canvas(self, view: Viewport) -> tuple[float, float]:
-        b = self.canvas.bounding_box()
-        return b["width"] / view.canvas_width, b["height"] / view.canvas_height
-
-    def to_page(self, view: Viewport, x: float, y: float) -> tuple[float, float]:
-        b = self.canvas.bounding_box()
-        cx, cy = view.to_canvas(x, y)
-        return b["x"] + cx * b["width"] / view.canvas_width, b["y"] + cy * b["height"] / view.canvas_height
-
-    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
-        self.page.mouse.move(*start)
-        self.page.mouse.down()
-        self.page.mouse.move(*end, steps=8)
-        self.page.mouse.up()
-        self.page.wait_for_timeout(300)
-
-
-def _launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
-
-
 def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
     from playwright.sync_api import sync_playwright
 
@@ -224,9 +123,9 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         assert changed_entries(before, snapshot(images)) == {}, f"after {after}"
 
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport=WINDOW)
-        screen = _open_and_run(page, url("review.ipynb"), f"1 of {N_PENDING}", "review_start.png")
+        screen = open_and_run(page, url("review.ipynb"), f"1 of {N_PENDING}", "review_start.png")
         cw, ch = screen.settle()
         cells = page.locator(".jp-Cell").count()
 
@@ -240,6 +139,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
             b = controls.nth(i).bounding_box()
             assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= WINDOW["width"], controls.nth(i)
         page.screenshot(path=str(ARTIFACTS / "review_1280x800.png"))
+        assert_true_proportions(page, WINDOW, "the first image, the file browser open")
 
         # 1. the pointer over the reviewer gives it the keyboard (a blue frame); after a button click, Enter accepts
         page.mouse.move(box["x"] + 5, box["y"] + 5)
@@ -250,7 +150,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=2 of {N_PENDING}", timeout=30_000)
         latencies = [(time.perf_counter() - started) * 1000]
-        assert [ln["decision"] for ln in _wait_for_lines(root, 1)] == ["approved"]
+        assert [ln["decision"] for ln in wait_for_lines(root, 1)] == ["approved"]
         untouched("a button, then Enter")
 
         # 2. the aspect control, then X turns 4:5 into 5:4, and Enter accepts (the control gave the keys back)
@@ -262,7 +162,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         aspect.select_option("free")  # the crop keeps its shape; the next images are suggested free
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=3 of {N_PENDING}", timeout=30_000)
-        second = _wait_for_lines(root, 2)[1]
+        second = wait_for_lines(root, 2)[1]
         fx0, fy0, fx1, fy1 = second["final"]
         assert second["decision"] == "modified" and (fx1 - fx0) / (fy1 - fy0) == pytest.approx(1.25, abs=0.01)
         untouched("the aspect control and X")
@@ -279,10 +179,10 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.screenshot(path=str(ARTIFACTS / "review_drawn.png"))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=4 of {N_PENDING}", timeout=30_000)
-        third = _wait_for_lines(root, 3)[2]
+        third = wait_for_lines(root, 3)[2]
         tol = 1.5 / view.scale + 0.2  # a page pixel, in image pixels
         assert third["decision"] == "modified" and third["final"][2:] == pytest.approx([xm, ym], abs=tol)
-        drawn = [c for c in _wait_for_lines(root, 9, name="training_log.jsonl") if c.get("source") == "cropkit-review"]
+        drawn = [c for c in wait_for_lines(root, 9, name="training_log.jsonl") if c.get("source") == "cropkit-review"]
         assert len(drawn) == 1 and drawn[0]["crop"] == pytest.approx([*a, *b], abs=tol)
         untouched("drawing a crop")
 
@@ -294,7 +194,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         screen.drag(screen.to_page(view, *grab), screen.to_page(view, x1 - 0.2 * (x1 - x0), grab[1] + 15))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=5 of {N_PENDING}", timeout=30_000)
-        fourth = _wait_for_lines(root, 4)[3]
+        fourth = wait_for_lines(root, 4)[3]
         assert fourth["decision"] == "modified"
         assert fourth["final"] == pytest.approx([x0, y0, x1 - 0.2 * (x1 - x0), y1], abs=tol)
         untouched("an edge drag")
@@ -305,6 +205,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.keyboard.press("?")
         page.wait_for_timeout(400)
         page.screenshot(path=str(ARTIFACTS / "review_keys.png"))
+        assert_true_proportions(page, WINDOW, "the keys list")
         page.keyboard.press("Escape")
         for _ in range(3):
             page.keyboard.press("ArrowRight")
@@ -312,7 +213,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.keyboard.press("Escape")
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=6 of {N_PENDING}", timeout=30_000)
-        assert _wait_for_lines(root, 5)[4]["decision"] == "approved"  # Esc took the moves back
+        assert wait_for_lines(root, 5)[4]["decision"] == "approved"  # Esc took the moves back
         untouched("O, ?, arrows and Esc")
 
         # 6. the wheel zooms at the pointer; space + drag pans without moving the crop; an edge drag at the new scale
@@ -336,7 +237,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         screen.drag((ex, ey), (ex - 30, ey))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=7 of {N_PENDING}", timeout=30_000)
-        sixth = _wait_for_lines(root, 6)[5]
+        sixth = wait_for_lines(root, 6)[5]
         assert sixth["decision"] == "modified"
         assert sixth["final"] == pytest.approx([x0, y0, x1 - 30 / sx / view.scale, y1], abs=tol)
         untouched("zoom at the pointer and a pan")
@@ -349,7 +250,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.screenshot(path=str(ARTIFACTS / "review_straightened.png"))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=8 of {N_PENDING}", timeout=30_000)
-        seventh = _wait_for_lines(root, 7)[6]
+        seventh = wait_for_lines(root, 7)[6]
         assert seventh["decision"] == "modified" and seventh["angle"] == 2.0
         untouched("straightening")
 
@@ -357,10 +258,11 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         page.keyboard.press("Alt+ArrowLeft")
         page.wait_for_selector(f"text=7 of {N_PENDING}", timeout=30_000)
         page.wait_for_selector("text=decided earlier: modified", timeout=10_000)
+        assert_true_proportions(page, WINDOW, "a revisit")
         page.keyboard.press("Escape")
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=8 of {N_PENDING}", timeout=30_000)
-        logged = _wait_for_lines(root, 9)
+        logged = wait_for_lines(root, 9)
         assert [ln.get("decision", "undo") for ln in logged[6:]] == ["modified", "undo", "approved"]
         assert logged[7]["undo"] == logged[6]["ts"]
         effective = [d for d in read_suggestions(root / "data/ai_data/logs")[0] if d.image == seventh["image"]]
@@ -388,9 +290,9 @@ def test_cold_start_with_no_proposer_in_chromium(lab):
 
     _root, cold, url = lab
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         page = browser.new_page(viewport=WINDOW)
-        screen = _open_and_run(page, url("cold.ipynb"), f"1 of {N_COLD}", "review_cold_start.png")
+        screen = open_and_run(page, url("cold.ipynb"), f"1 of {N_COLD}", "review_cold_start.png")
         screen.settle()
         page.wait_for_selector("text=no estimate yet", timeout=10_000)
         box = screen.canvas.bounding_box()
@@ -399,9 +301,42 @@ def test_cold_start_with_no_proposer_in_chromium(lab):
         for i in range(3):
             page.keyboard.press("Enter")
             page.wait_for_selector(f"text={i + 2} of {N_COLD}", timeout=30_000)
-        logged = _wait_for_lines(cold, 3)
+        logged = wait_for_lines(cold, 3)
         assert [(ln["decision"], ln["model"]) for ln in logged] == [("approved", STARTING_PROPOSER)] * 3
         page.wait_for_selector("text=crop_proposer_v1 trained", timeout=240_000)  # trained in the background
         assert (cold / "data/ai_data/models/crop_proposer_v1.pth").is_file()
         page.screenshot(path=str(ARTIFACTS / "review_cold_trained.png"))
+        assert_true_proportions(page, WINDOW, "the cold start's training message")
+        browser.close()
+
+
+def test_the_photo_keeps_its_proportions_at_1920x1080(lab):
+    from playwright.sync_api import sync_playwright
+
+    root, _cold, url = lab
+    window = {"width": 1920, "height": 1080}
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport=window)
+        screen = open_and_run(page, url("review.ipynb"), "/\\d+ of \\d+/", "review_1920x1080.png")
+        screen.settle()
+        assert_true_proportions(page, window, "the first image")
+        box = screen.canvas.bounding_box()
+        page.mouse.move(box["x"] + 5, box["y"] + 5)
+        page.wait_for_selector(".cropkit-reviewer.cropkit-held", timeout=10_000)
+        page.keyboard.press("?")
+        page.wait_for_selector("text=? or Esc hides this", timeout=10_000)
+        assert_true_proportions(page, window, "the keys list")
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Retrain").click()
+        reviewer = page.locator(".cropkit-reviewer").last
+        reviewer.locator("text=/mean IoU|retraining failed/").first.wait_for(timeout=240_000)  # every outcome
+        assert reviewer.locator("text=retraining failed").count() == 0
+        assert_true_proportions(page, window, "a Retrain's message")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(500)
+        page.keyboard.press("Alt+ArrowLeft")
+        reviewer.locator("text=decided earlier >> visible=true").first.wait_for(timeout=30_000)
+        assert_true_proportions(page, window, "a revisit")
+        page.screenshot(path=str(ARTIFACTS / "review_1920x1080_revisit.png"))
         browser.close()
