@@ -55,6 +55,9 @@ function render({ model, el }) {
       return;
     }
     listen(root, "pointerenter", () => setHeld(true));
+    listen(root, "pointerdown", (e) => { // before the canvas reports the press: which modifiers it carries
+      model.send({ kind: "pointer", alt: e.altKey, shift: e.shiftKey, ctrl: e.ctrlKey, meta: e.metaKey });
+    }, true);
     listen(document, "pointerdown", (e) => setHeld(root.contains(e.target)), true);
     listen(document, "keydown", onKey, true);
     listen(document, "keyup", onKey, true);

@@ -1,5 +1,6 @@
-"""The crops of one image being edited: what is under the pointer, drags (move, resize by any edge or corner, draw a
-new crop), nudges, the aspect lock and its orientation, straightening, and Esc back to the suggestion.
+"""The crops of one image being edited: what is under the pointer, drags (move, resize by any edge or corner, draw the
+crop anew or, asked, another one), nudges, the aspect lock and its orientation, straightening, and Esc back to the
+suggestion.
 
 Coordinates are pixels of the full-resolution upright image, turned by ``angle`` when straightened (the crop is cut
 from the image as drawn). No widgets and no I/O: the session holds one editor per image shown, the widget feeds it
@@ -143,7 +144,8 @@ class CropEditor:
     active: int = 0
     angle: float = 0.0
     initial: list[CropBox] = field(default_factory=list)
-    _drag: tuple | None = None  # (what: a handle, "move" or "draw"; pointer x, y; the box when the drag began)
+    _drag: tuple | None = None  # (what: a handle, "move" or "draw"; pointer x, y; the box when the drag began;
+    # for "draw", whether it adds a crop rather than replacing the active one)
 
     def __post_init__(self) -> None:
         if not self.initial:
@@ -168,34 +170,46 @@ class CropEditor:
         if self._drag is not None:
             return CURSORS.get(self._drag[0], "crosshair")
         found = self.hit(x, y, tolerance)
-        return CURSORS[found[1]] if found else CURSORS["draw"] if self.width else "default"
+        if found and not (found[1] == "move" and self._whole(self.boxes[found[0]].box)):
+            return CURSORS[found[1]]
+        return CURSORS["draw"] if self.width else "default"
 
-    def press(self, x: float, y: float, tolerance: float = 12.0) -> str:
-        """Start dragging whatever is under (x, y); outside every crop, start drawing a new one (it appears once
-        the pointer has moved). Returns what the drag does: a handle name, 'move' or 'draw' ('' on no image)."""
+    def press(self, x: float, y: float, tolerance: float = 12.0, add: bool = False) -> str:
+        """Start dragging whatever is under (x, y). Outside every crop, or inside a crop that covers the whole image
+        (it has nowhere to move), start drawing: the drawn crop replaces the active one (a drawn suggestion is the
+        suggestion modified), or with ``add`` becomes another crop; it appears once the pointer has moved. Returns
+        what the drag does: a handle name, 'move' or 'draw' ('' on no image)."""
         if not self.width or not self.height:
             return ""
         found = self.hit(x, y, tolerance)
-        if found is None:
-            self._drag = ("draw", x, y, None)
+        if found is None or (found[1] == "move" and self._whole(self.boxes[found[0]].box)):
+            if found is not None and not add:
+                self.active = found[0]
+            self._drag = ("draw", x, y, None, add or not self.boxes)
             return "draw"
         self.active, handle = found
         self._drag = (handle, x, y, self.boxes[self.active].box)
         return handle
 
+    def _whole(self, box: Box) -> bool:
+        return box[0] <= 0.5 and box[1] <= 0.5 and box[2] >= self.width - 0.5 and box[3] >= self.height - 0.5
+
     def move(self, x: float, y: float) -> None:
         """The pointer is at (x, y): move, resize or draw the crop being dragged (nothing when none is)."""
         if self._drag is None:
             return
-        what, sx, sy, start = self._drag
+        what, sx, sy, start = self._drag[:4]
         if what == "draw":
             if start is None:
                 if max(abs(x - sx), abs(y - sy)) < DRAW_THRESHOLD:
                     return
-                self.boxes.append(CropBox(self._limit(None, drawn_box(sx, sy, x, y, self.aspect, self.width,
-                                                                       self.height))))
-                self.active = len(self.boxes) - 1
-                self._drag = ("draw", sx, sy, self.boxes[-1].box)
+                box = self._limit(None, drawn_box(sx, sy, x, y, self.aspect, self.width, self.height))
+                if self._drag[4]:
+                    self.boxes.append(CropBox(box))
+                    self.active = len(self.boxes) - 1
+                else:
+                    self.boxes[self.active].box = box
+                self._drag = ("draw", sx, sy, box, self._drag[4])
                 return
             box = drawn_box(sx, sy, x, y, self.aspect, self.width, self.height)
         elif what == "move":

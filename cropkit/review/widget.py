@@ -52,7 +52,9 @@ KEYS = (
     ("Enter", "accept: log the crops (approved, or modified if you changed them) and go on"),
     ("Delete / Backspace", "reject the suggestion (crops you added are still logged) and go on"),
     ("Esc", "back to the suggestion as shown (or close this list)"),
-    ("drag", "an edge or corner anywhere along it resizes, inside moves, outside draws a new crop"),
+    ("drag", "an edge or corner anywhere along it resizes, inside moves, outside draws the crop anew (replacing "
+             "it)"),
+    ("Alt+drag", "outside the crops: draws another crop of this picture (as N adds one)"),
     ("← ↑ → ↓", "move the active crop 1 px of the image (Shift: 10 px)"),
     ("Alt/Ctrl + ← →", "previous / next image without deciding"),
     ("S", "skip: next image, no decision"),
@@ -106,6 +108,7 @@ class CropReviewer(widgets.VBox):
         self._space = False  # space is held: drags pan
         self._panning: tuple[float, float] | None = None  # the last pointer position while panning
         self._pointer: tuple[float, float] | None = None  # the last pointer position on the canvas
+        self._press_alt = False  # the press the canvas reports next was made with Alt: a drawn crop is added
         self._retraining: threading.Thread | None = None
         self._syncing = False  # controls being set from the session: their observers stay quiet
         self._angles_shown: deque[tuple[float, float]] = deque(maxlen=32)  # (angle, time) the slider was sent
@@ -134,7 +137,8 @@ class CropReviewer(widgets.VBox):
             "next": button("Next ▶", "Alt/Ctrl+→: next image, no decision", self.skip),
             "undo": button("Undo (U)", "U or Ctrl+Z: take the last decision back", self.undo),
             "reset": button("Reset (Esc)", "Esc: back to the suggestion", self.reset_crops),
-            "add": button("New crop (N)", "N, or drag outside the crop: another crop of this image", self.add_crop),
+            "add": button("New crop (N)", "N, or Alt+drag outside the crop: another crop of this image",
+                          self.add_crop),
             "remove": button("Delete crop (D)", "D: delete the active crop you added", self.remove_crop),
             "swap": button("Swap ⇄ (X)", "X: 4:5 becomes 5:4", self.swap_orientation),
             "overlay": button("Overlay (O)", "O: thirds, golden ratio, diagonals, grid, none", self.cycle_overlay),
@@ -476,6 +480,8 @@ class CropReviewer(widgets.VBox):
         if kind in ("keydown", "keyup"):
             self.handle_key(str(message.get("key", "")), bool(message.get("shift")), bool(message.get("ctrl")),
                             bool(message.get("alt")), bool(message.get("meta")), kind)
+        elif kind == "pointer":  # the modifiers of the press the canvas reports next
+            self._press_alt = bool(message.get("alt"))
         elif kind == "held":
             self.held = bool(message.get("value"))
             self.draw_overlay()
@@ -496,7 +502,8 @@ class CropReviewer(widgets.VBox):
             self._panning = (cx, cy)
             return
         x, y = self.view.to_image(cx, cy)
-        self.session.editor.press(x, y, tolerance=GRAB_PX / self.view.scale)
+        add, self._press_alt = self._press_alt, False
+        self.session.editor.press(x, y, tolerance=GRAB_PX / self.view.scale, add=add)
         self.draw_overlay()
 
     def _on_move(self, cx: float, cy: float) -> None:

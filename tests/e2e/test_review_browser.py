@@ -167,37 +167,42 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         assert second["decision"] == "modified" and (fx1 - fx0) / (fy1 - fy0) == pytest.approx(1.25, abs=0.01)
         untouched("the aspect control and X")
 
-        # 3. draw a crop from scratch beside the suggestion (shrunk first by its corner)
+        # 3. a crop drawn beside the suggestion replaces it: one modified decision with the drawn box, no extra crop
         s3 = shown(2)
         view = screen.view(s3.width, s3.height)
         x0, y0, x1, y1 = s3.suggestions[0].box
-        xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-        screen.drag(screen.to_page(view, x1, y1), screen.to_page(view, xm, ym))
-        a = (xm + (s3.width - xm) * 0.25, ym + (s3.height - ym) * 0.25)
-        b = (xm + (s3.width - xm) * 0.75, ym + (s3.height - ym) * 0.75)
+        a = (x1 + (s3.width - x1) * 0.2, y1 + (s3.height - y1) * 0.2)
+        b = (x1 + (s3.width - x1) * 0.8, y1 + (s3.height - y1) * 0.8)
         screen.drag(screen.to_page(view, *a), screen.to_page(view, *b))
         page.screenshot(path=str(ARTIFACTS / "review_drawn.png"))
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=4 of {N_PENDING}", timeout=30_000)
         third = wait_for_lines(root, 3)[2]
         tol = 1.5 / view.scale + 0.2  # a page pixel, in image pixels
-        assert third["decision"] == "modified" and third["final"][2:] == pytest.approx([xm, ym], abs=tol)
-        drawn = [c for c in wait_for_lines(root, 9, name="training_log.jsonl") if c.get("source") == "cropkit-review"]
-        assert len(drawn) == 1 and drawn[0]["crop"] == pytest.approx([*a, *b], abs=tol)
+        assert third["decision"] == "modified" and third["suggested"] == pytest.approx([x0, y0, x1, y1], abs=0.1)
+        assert third["final"] == pytest.approx([*a, *b], abs=tol)
+        logged_crops = wait_for_lines(root, 8, name="training_log.jsonl")
+        assert not [c for c in logged_crops if c.get("source") == "cropkit-review"]
         untouched("drawing a crop")
 
-        # 4. an edge dragged far from its handle resizes (it does not move the crop)
+        # 4. an edge dragged far from its handle resizes (it does not move the crop); Alt+drag adds another crop
         s4 = shown(3)
         view = screen.view(s4.width, s4.height)
         x0, y0, x1, y1 = s4.suggestions[0].box
         grab = (x1, y0 + 0.2 * (y1 - y0))
         screen.drag(screen.to_page(view, *grab), screen.to_page(view, x1 - 0.2 * (x1 - x0), grab[1] + 15))
+        a, b = (x0 * 0.2, y0 * 0.2), (x0 * 0.8, y0 * 0.8)  # above and left of the crop
+        page.keyboard.down("Alt")
+        screen.drag(screen.to_page(view, *a), screen.to_page(view, *b))
+        page.keyboard.up("Alt")
         page.keyboard.press("Enter")
         page.wait_for_selector(f"text=5 of {N_PENDING}", timeout=30_000)
         fourth = wait_for_lines(root, 4)[3]
         assert fourth["decision"] == "modified"
         assert fourth["final"] == pytest.approx([x0, y0, x1 - 0.2 * (x1 - x0), y1], abs=tol)
-        untouched("an edge drag")
+        drawn = [c for c in wait_for_lines(root, 9, name="training_log.jsonl") if c.get("source") == "cropkit-review"]
+        assert len(drawn) == 1 and drawn[0]["crop"] == pytest.approx([*a, *b], abs=tol)
+        untouched("an edge drag and an Alt+drag")
 
         # 5. O cycles the overlay, ? lists the keys, Esc closes the list, arrows move the crop, Esc goes back
         page.keyboard.press("o")

@@ -99,15 +99,35 @@ def test_an_edge_is_grabbed_anywhere_along_it_not_only_at_its_handle():
     assert e.cursor(350, 280, 6) == "crosshair"
 
 
-def test_dragging_outside_the_crops_draws_a_new_one_at_the_locked_aspect():
-    e = editor((10, 10, 60, 60), aspect=1.5)
+def test_a_crop_drawn_outside_replaces_the_active_one_and_the_suggestion_is_then_modified():
+    e = editor((10, 10, 60, 60))
     assert e.press(100, 100) == "draw"
+    e.move(200, 150)
+    e.release()
+    assert len(e.boxes) == 1 and e.boxes[0].box == pytest.approx((100, 100, 200, 150))
+    assert e.boxes[0].suggested == (10, 10, 60, 60) and e.boxes[0].changed  # logged as the suggestion, modified
+
+
+def test_a_full_frame_crop_is_redrawn_by_dragging_inside_it():
+    e = editor((0, 0, 400, 300))
+    assert e.cursor(200, 150, 12) == "crosshair"  # nowhere to move it: a press inside draws
+    assert e.press(200, 150) == "draw"
+    e.move(300, 250)
+    e.release()
+    assert len(e.boxes) == 1 and e.boxes[0].box == pytest.approx((200, 150, 300, 250)) and e.boxes[0].changed
+    assert e.press(250, 200) == "move"  # the drawn crop is smaller: inside moves it again
+
+
+def test_dragging_outside_the_crops_with_add_draws_another_at_the_locked_aspect():
+    e = editor((10, 10, 60, 60), aspect=1.5)
+    assert e.press(100, 100, add=True) == "draw"
     e.move(160, 110)
     e.move(220, 130)  # 120 wide: the wider drag decides, 80 high at 3:2
     assert e.drawing and len(e.boxes) == 2 and e.active == 1
     e.release()
     assert e.boxes[1].box == pytest.approx((100, 100, 220, 180)) and e.boxes[1].added
-    e.press(390, 290)  # drawn up and left from near the corner, beyond the image: kept inside at 3:2
+    assert e.boxes[0].box == (10, 10, 60, 60)  # the suggestion is left as it was
+    e.press(390, 290, add=True)  # drawn up and left from near the corner, beyond the image: kept inside at 3:2
     e.move(-500, 200)
     e.release()
     x0, y0, x1, y1 = e.boxes[2].box

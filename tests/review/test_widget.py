@@ -227,13 +227,34 @@ def test_keys_and_buttons_call_the_session_and_zoom_keys_only_the_view(reviewer,
     assert len(KEYS) >= 15 and all(isinstance(k, str) and what for k, what in KEYS)
 
 
-def test_a_drag_outside_the_crops_draws_a_new_one_and_space_drag_pans_without_moving_any(reviewer, library):
+def _empty_spot(reviewer) -> tuple[float, float]:
+    """Image pixels of a point outside every crop, with room to draw."""
     s, view = reviewer.session, reviewer.view
-    box = s.boxes[0].box
     empty = next((cx, cy) for cx in range(15, view.canvas_width, 20) for cy in range(15, view.canvas_height, 20)
                  if s.editor.hit(*view.to_image(cx, cy), tolerance=12 / view.scale) is None
                  and 0 < view.to_image(cx, cy)[0] < s.width - 40 and 0 < view.to_image(cx, cy)[1] < s.height - 40)
-    ix, iy = view.to_image(*empty)
+    return view.to_image(*empty)
+
+
+def test_a_crop_drawn_over_the_suggestion_replaces_it_and_is_logged_as_it_modified(reviewer, library):
+    s = reviewer.session
+    suggested = s.boxes[0].box
+    ix, iy = _empty_spot(reviewer)
+    drag(reviewer, (ix, iy), (ix + 30, iy + 20))
+    assert len(s.boxes) == 1 and s.boxes[0].box == pytest.approx((ix, iy, ix + 30, iy + 20))
+    key(reviewer, "Enter")
+    (line,) = lines(library)
+    assert line["decision"] == "modified" and line["suggested"] == [round(v, 1) for v in suggested]
+    assert line["final"] == [round(v, 1) for v in (ix, iy, ix + 30, iy + 20)]
+    assert not [c for c in lines(library, "training_log.jsonl") if c.get("source") == "cropkit-review"]
+    assert "0 kept as suggested" in reviewer.panel.value and "1 adjusted" in reviewer.panel.value
+
+
+def test_an_alt_drag_outside_the_crops_adds_one_and_space_drag_pans_without_moving_any(reviewer, library):
+    s, view = reviewer.session, reviewer.view
+    box = s.boxes[0].box
+    ix, iy = _empty_spot(reviewer)
+    reviewer._on_page({"kind": "pointer", "alt": True})  # the page reports the press's modifiers first
     drag(reviewer, (ix, iy), (ix + 30, iy + 20))
     assert len(s.boxes) == 2 and s.boxes[1].added and s.boxes[1].box == pytest.approx((ix, iy, ix + 30, iy + 20))
     assert s.boxes[0].box == box
