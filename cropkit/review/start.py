@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cropkit.errors import CropkitError
 from cropkit.features.encoder_id import parse_encoder_id
+from cropkit.geometry import largest_centred_box
 from cropkit.layout import Layout
 from cropkit.learn.dataset import even_sample
 from cropkit.learn.heldout import evaluate_methods, plural, proposer_method
@@ -17,7 +18,7 @@ from cropkit.learn.suggest import StartingSuggester, Suggester
 from cropkit.learn.train import MAX_REPORT_IMAGES, TrainOptions, run_train
 from cropkit.review.others import log_sizes
 from cropkit.review.queue import order_queue, pending_images
-from cropkit.review.session import ASPECT_CHOICES, ReviewSession
+from cropkit.review.session import ASPECT_CHOICES, ReviewSession, aspect_of
 from cropkit.review.widget import CropReviewer, Retrained, WidgetBar
 
 
@@ -57,34 +58,45 @@ def _has_proposer(layout: Layout) -> bool:
     return True
 
 
+MIN_COMPARE = 5  # held-out pictures below which two versions are not compared: what suggests now stays
+
+
 def retrainer(session: ReviewSession, opts: TrainOptions) -> Callable[[WidgetBar], Retrained]:
-    """Train the next proposer on every decision logged so far (``opts``), score the proposer suggesting now on the
-    new version's held-out images, and keep the better one suggesting; the message says how each did and how the
-    best baseline did, from train's own held-out scores."""
+    """Train the next proposer on every decision logged so far (``opts``) and let it take over only when it beats
+    what suggests now (the current proposer, or the starting centred crop) on the same held-out pictures, at least
+    MIN_COMPARE of them; the message says what happened in one sentence."""
 
     def retrain(bar: WidgetBar) -> Retrained:
         result = run_train(replace(opts, bar=bar), log=lambda _m: None)
-        new = result.proposer
-        heldout = new.meta["heldout"]
-        mine = heldout["proposer"]
-        name, best = max(((k, v) for k, v in heldout.items() if k != "proposer"), key=lambda kv: kv[1]["mean_iou"])
-        where = f"on {plural(mine['n'], 'held-out picture')}"
-        against = f"best baseline {name} {best['mean_iou']:.3f}"
-        current = session.suggester.proposer
-        if current is None:
-            return Retrained(new, f"{new.name} trained: mean IoU {mine['mean_iou']:.3f} {where} ({against}); "
-                                  f"now suggesting with {new.name}")
-        scored = even_sample(result.test, MAX_REPORT_IMAGES)
+        new, current = result.proposer, session.suggester.proposer
+        now = current.name if current is not None else "the starting centred crop"
+        scored = [e for e in even_sample(result.test, MAX_REPORT_IMAGES) if e.positives and e.image in result.data]
+        if len(scored) < MIN_COMPARE:
+            return Retrained(None, f"{new.name} trained, but {plural(len(scored), 'held-out picture')} "
+                                   f"{'is' if len(scored) == 1 else 'are'} too few to compare it with {now} "
+                                   f"({MIN_COMPARE} needed): still suggesting with {now}")
+        methods = {"new": proposer_method(new), "now": proposer_method(current) if current is not None
+                   else _starting_method(session.aspect_name)}
         try:
-            before = evaluate_methods({"current": proposer_method(current)}, scored, result.data)["current"]
-            before_iou = before.scores.mean_iou
-        except Exception:  # another encoder or cue version: it cannot be scored on these features
-            before_iou = None
-        if before_iou is not None and before_iou > mine["mean_iou"]:
-            return Retrained(None, f"{new.name}: mean IoU {mine['mean_iou']:.3f} {where}, below {current.name} "
-                                   f"{before_iou:.3f} ({against}); still suggesting with {current.name}")
-        was = f"{current.name} {before_iou:.3f}" if before_iou is not None else f"{current.name} not comparable"
-        return Retrained(new, f"{new.name}: mean IoU {mine['mean_iou']:.3f} {where} ({was}; {against}); "
-                              f"now suggesting with {new.name}")
+            scores = {k: v.scores.mean_iou for k, v in evaluate_methods(methods, scored, result.data).items()}
+        except Exception:  # the current proposer reads another encoder's or cue version's features
+            scores = {k: v.scores.mean_iou for k, v in evaluate_methods({"new": methods["new"]}, scored,
+                                                                          result.data).items()}
+            return Retrained(new, f"{new.name} now suggests (mean IoU {scores['new']:.3f} on "
+                                  f"{plural(len(scored), 'held-out picture')}): {now} cannot be scored on these "
+                                  "features")
+        where = f"on the same {len(scored)} held-out pictures"
+        if scores["new"] > scores["now"]:
+            return Retrained(new, f"{new.name} now suggests: mean IoU {scores['new']:.3f} against "
+                                  f"{scores['now']:.3f} for {now} {where}")
+        return Retrained(None, f"{new.name} is not better than {now} {where} (mean IoU {scores['new']:.3f} against "
+                               f"{scores['now']:.3f}): still suggesting with {now}")
 
     return retrain
+
+
+def _starting_method(aspect_name: str):
+    """The starting suggester as a scored method: the largest centred crop at the reviewer's aspect lock."""
+    def run(e, _data) -> list:
+        return [largest_centred_box(aspect_of(aspect_name, e.width, e.height), e.width, e.height)]
+    return run

@@ -100,6 +100,7 @@ class CropReviewer(widgets.VBox):
         self.retrain_fn = retrain
         self.retrain_every = retrain_every
         self.train_after = train_after  # with no proposer yet: train the first one after this many decisions
+        self._first_tried = 0  # decisions logged when the last try to train a first proposer started
         self.view = Viewport(width, height, margin=MARGIN_PX)
         self.pictures = Pictures(width, height)
         self.overlay = OVERLAYS[0]
@@ -283,8 +284,12 @@ class CropReviewer(widgets.VBox):
         self.show()
         self.latency_ms = (time.perf_counter() - started) * 1000
         s = self.session
-        first = s.suggester.proposer is None and s.decided >= self.train_after
+        # with no proposer yet: train one after train_after decisions, and again after as many more each time
+        # the one trained was not shown better than the starting crop (one version file per try, not per decision)
+        first = s.suggester.proposer is None and s.decided - self._first_tried >= self.train_after
         if first or (self.retrain_every and s.decided and s.decided % self.retrain_every == 0):
+            if first:
+                self._first_tried = s.decided
             self.retrain()
 
     def _logging(self, action: Callable[[], object]) -> object:
