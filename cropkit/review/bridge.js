@@ -10,6 +10,17 @@ function editable(t) {
   return t.tagName === "INPUT" && !["button", "checkbox", "range", "radio"].includes(t.type);
 }
 
+// A press keeps the keys with the reviewer when it lands on the reviewer, in the margin of its own cell (not the
+// cell's code) or on the notebook's background; a press in another cell, its own code or outside the notebook
+// gives them back.
+function keepsKeys(target, root, ownCell) {
+  if (!target || !target.closest) return false;
+  if (root.contains(target)) return true;
+  const cell = target.closest(".jp-Cell");
+  if (cell) return cell === ownCell && !target.closest(".jp-Cell-inputWrapper");
+  return Boolean(target.closest(".jp-Notebook"));
+}
+
 function render({ model, el }) {
   let root = null;
   let held = false;
@@ -58,7 +69,16 @@ function render({ model, el }) {
     listen(root, "pointerdown", (e) => { // before the canvas reports the press: which modifiers it carries
       model.send({ kind: "pointer", alt: e.altKey, shift: e.shiftKey, ctrl: e.ctrlKey, meta: e.metaKey });
     }, true);
-    listen(document, "pointerdown", (e) => setHeld(root.contains(e.target)), true);
+    const ownCell = root.closest(".jp-Cell");
+    listen(document, "pointerdown", (e) => setHeld(keepsKeys(e.target, root, ownCell)), true);
+    listen(root, "wheel", (e) => { // the wheel scrolls the notebook unless one zooms on purpose
+      if (!e.target.closest || !e.target.closest(".cropkit-canvas")) return;
+      if (e.ctrlKey || e.metaKey || model.get("wheel_zooms")) {
+        e.preventDefault(); // the canvas zooms the picture, the browser does not zoom the page
+        return;
+      }
+      e.stopImmediatePropagation(); // the canvas never hears it, and the page scrolls as usual
+    }, { capture: true, passive: false });
     listen(document, "keydown", onKey, true);
     listen(document, "keyup", onKey, true);
     listen(root, "click", (e) => { // a button or the aspect control gives the keys back to the picture

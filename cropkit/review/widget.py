@@ -21,7 +21,7 @@ from ipycanvas import MultiCanvas, hold_canvas
 
 from cropkit.decisions import MAX_ANGLE
 from cropkit.errors import explain_os_error
-from cropkit.review.bridge import PageBridge
+from cropkit.review.bridge import KEYS_BADGE, PageBridge
 from cropkit.review.paint import (
     GRAB_PX,
     MARGIN_PX,
@@ -64,7 +64,8 @@ KEYS = (
     ("O", "cycle overlays: thirds, golden ratio, diagonals, grid, none"),
     ("[ ]", "straighten 0.5° (Shift: 5°)"),
     ("N / D / Tab", "new crop / delete the active added crop / next crop"),
-    ("Z, + -, wheel", "zoom at the pointer (Z toggles fit), 0 fits"),
+    ("Z, + -, Ctrl/Cmd+wheel", "zoom at the pointer (Z toggles fit; zoomed in, the wheel alone zooms too), 0 fits; "
+                               "at fit the wheel scrolls the notebook"),
     ("space + drag", "pan without moving any crop"),
     ("R", "at the end: review the skipped images"),
     ("?", "show or hide this list"),
@@ -143,8 +144,8 @@ class CropReviewer(widgets.VBox):
             "remove": button("Delete crop (D)", "D: delete the active crop you added", self.remove_crop),
             "swap": button("Swap ⇄ (X)", "X: 4:5 becomes 5:4", self.swap_orientation),
             "overlay": button("Overlay (O)", "O: thirds, golden ratio, diagonals, grid, none", self.cycle_overlay),
-            "zoom_out": button("−", "- or the wheel: zoom out at the pointer", self.zoom_out),
-            "zoom_in": button("+", "+, Z or the wheel: zoom in at the pointer", self.zoom_in),
+            "zoom_out": button("−", "- or Ctrl/Cmd+wheel: zoom out at the pointer", self.zoom_out),
+            "zoom_in": button("+", "+, Z or Ctrl/Cmd+wheel: zoom in at the pointer", self.zoom_in),
             "fit": button("Fit (0)", "0: the whole image", self.reset_view),
             "keys": button("Keys (?)", "?: every key", self.toggle_keys),
             "retrain": button("Retrain", "train a new proposer version in the background", self.retrain),
@@ -168,8 +169,9 @@ class CropReviewer(widgets.VBox):
         self.companion = widgets.Textarea(disabled=True, layout=widgets.Layout(width=f"{PANEL_PX - 30}px",
                                                                                height="140px", flex="0 0 auto"))
         self.status = widgets.HTML(layout=widgets.Layout(height=f"{STATUS_PX}px", overflow_y="auto"))
-        hint = widgets.HTML("<span class='cropkit-keys-hint'>Keys go to the reviewer while the pointer has been "
-                            "over it (blue frame) until you click elsewhere; ? lists them.</span>")
+        hint = widgets.HTML("<span class='cropkit-keys-hint'>Keys go to the reviewer once the pointer has been over "
+                            "it (blue frame and badge) until you click another cell; ? lists them. The wheel scrolls "
+                            "the notebook; Ctrl/Cmd+wheel, Z or + zoom the picture.</span>")
         wrap = widgets.Layout(flex_flow="row wrap", align_items="center")
         decide = widgets.HBox([self.buttons[k] for k in ("previous", "accept", "reject", "skip", "next", "undo",
                                                          "reset", "skipped")], layout=wrap)
@@ -178,7 +180,8 @@ class CropReviewer(widgets.VBox):
                               self.buttons["keys"], self.buttons["retrain"], self.progress], layout=wrap)
         # The side panel is exactly as tall as the canvas and scrolls its text: a long message or the keys list
         # never makes the row taller, so the page never stretches the canvas and nothing below it moves.
-        self.side = widgets.VBox([self.panel, self.view_line, widgets.HTML("<b>Companion (read-only)</b>"),
+        badge = widgets.HTML(KEYS_BADGE, layout=widgets.Layout(flex="0 0 auto"))
+        self.side = widgets.VBox([badge, self.panel, self.view_line, widgets.HTML("<b>Companion (read-only)</b>"),
                                   self.companion],
                                  layout=widgets.Layout(width=f"{PANEL_PX}px", min_width=f"{PANEL_PX}px",
                                                        height=f"{height}px", overflow_y="auto", overflow_x="hidden"))
@@ -214,6 +217,7 @@ class CropReviewer(widgets.VBox):
         with hold_canvas():
             paint_photo(self.canvas[0], self.view, picture, s.problem, s.editor.angle)
             self._paint_crops()
+        self.bridge.wheel_zooms = self.view.zoom > 1.0001  # zoomed in on purpose: the wheel goes on zooming
 
     def draw_overlay(self) -> None:
         """The crops layer only (the photo stays)."""

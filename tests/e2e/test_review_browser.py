@@ -221,7 +221,7 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         assert wait_for_lines(root, 5)[4]["decision"] == "approved"  # Esc took the moves back
         untouched("O, ?, arrows and Esc")
 
-        # 6. the wheel zooms at the pointer; space + drag pans without moving the crop; an edge drag at the new scale
+        # 6. Ctrl+wheel zooms at the pointer; space + drag pans without moving the crop; an edge drag at the new scale
         s6 = shown(5)
         view = screen.view(s6.width, s6.height)
         x0, y0, x1, y1 = s6.suggestions[0].box
@@ -229,7 +229,23 @@ def test_review_in_jupyterlab_with_chromium_at_1280x800(lab):
         qx, qy = screen.to_page(view, *q)
         page.mouse.move(qx, qy)
         page.wait_for_timeout(200)
+        # at fit the wheel alone over the picture scrolls the notebook and leaves the zoom
+        reviewer = page.locator(".cropkit-reviewer").last
+        scroll_top = "r => (r.closest('.jp-WindowedPanel-outer') || r.closest('.jp-Notebook')).scrollTop"
+        page.evaluate("window.cropkitWheels = []; document.addEventListener('wheel', "
+                      "e => window.cropkitWheels.push(e.target.tagName), true)")
+        top, zoom_text = reviewer.evaluate(scroll_top), reviewer.locator("text=/fit \\d+%/").inner_text()
+        page.mouse.wheel(0, -120)
+        page.wait_for_timeout(600)
+        assert page.evaluate("window.cropkitWheels") == ["CANVAS"]  # it was over the picture
+        assert reviewer.evaluate(scroll_top) < top and reviewer.locator("text=/fit \\d+%/").inner_text() == zoom_text
+        assert_true_proportions(page, WINDOW, "scrolled back")
+        qx, qy = screen.to_page(view, *q)
+        page.mouse.move(qx, qy)
+        page.wait_for_timeout(200)
+        page.keyboard.down("Control")  # Ctrl+wheel zooms; the wheel alone scrolls the notebook
         page.mouse.wheel(0, -100)
+        page.keyboard.up("Control")
         page.wait_for_timeout(400)
         sx, sy = screen.css_per_canvas(view)
         view.zoom_by(1.6, view.to_canvas(*q))
@@ -333,6 +349,20 @@ def test_the_photo_keeps_its_proportions_at_1920x1080(lab):
         page.wait_for_selector("text=? or Esc hides this", timeout=10_000)
         assert_true_proportions(page, window, "the keys list")
         page.keyboard.press("Escape")
+        reviewer = page.locator(".cropkit-reviewer").last
+        badge_on, badge_off = reviewer.locator(".cropkit-keys-on"), reviewer.locator(".cropkit-keys-off")
+        assert badge_on.is_visible() and not badge_off.is_visible()
+
+        # a click in the margin of the reviewer's own cell keeps the keys: O cycles the overlay, no cell is touched
+        cells, rb = page.locator(".jp-Cell").count(), reviewer.bounding_box()
+        cell_x = reviewer.evaluate("r => r.closest('.jp-Cell').getBoundingClientRect().x")
+        page.mouse.click(cell_x + 20, rb["y"] + 100)  # the output prompt's margin, left of the reviewer
+        page.keyboard.press("o")
+        reviewer.locator("text=overlay: golden ratio").wait_for(timeout=10_000)
+        assert "cropkit-held" in reviewer.get_attribute("class")
+        assert page.locator(".jp-Cell").count() == cells and not page.locator(".jp-mod-editMode").count()
+
+        page.keyboard.press("0")
         page.get_by_role("button", name="Retrain").click()
         reviewer = page.locator(".cropkit-reviewer").last
         reviewer.locator("text=/mean IoU|too few to compare|retraining failed/").first.wait_for(timeout=240_000)
