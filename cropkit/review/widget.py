@@ -46,6 +46,7 @@ CHROME_PX = 300  # what JupyterLab and the reviewer's own rows take of the windo
 STATUS_PX = 40  # the status line's fixed height (two lines; a longer message scrolls)
 
 _NOT_LOGGED = "<b style='color:#c62828'>Not logged:</b>"
+_UNDID = "undid "  # the status after an undo, until the next decision
 
 # The keys as shipped: (keys, what they do). Dispatch is in CropReviewer.handle_key; the README has this table.
 KEYS = (
@@ -304,7 +305,7 @@ class CropReviewer(widgets.VBox):
             message = explain_os_error(exc, retry="press the key again")
             self.status.value = f"{_NOT_LOGGED} {html.escape(message)}"
             return None
-        if self.status.value.startswith(_NOT_LOGGED):
+        if self.status.value.startswith((_NOT_LOGGED, _UNDID)):
             self.status.value = ""
         return result
 
@@ -321,7 +322,14 @@ class CropReviewer(widgets.VBox):
             self.show()
 
     def undo(self) -> None:
-        if self._logging(self.session.undo):
+        """U: take the last decision back, and say which one it was."""
+        undone = self._logging(self.session.undo)
+        if undone:
+            again = (f"; the earlier decision on it ({undone.replaced[1].describe()}) is in force again"
+                     if undone.replaced else "")
+            n = len(undone.records)
+            self.status.value = html.escape(f"{_UNDID}{undone.describe()} on {self.session.image} "
+                                            f"({n} logged line{'s' if n != 1 else ''} cancelled){again}")
             self.show()
 
     def reset_crops(self) -> None:

@@ -75,8 +75,11 @@ def test_undo_appends_a_compensating_line_and_goes_back(reviewer, library):
     assert undo["image"] == image and undo["undo"] == lines(library)[0]["ts"] and len(lines(library)) == 2
     assert s.index == 0 and s.image == image and s.decided == 0
     assert read_suggestions(library / "data/ai_data/logs")[0] == []  # the decision no longer counts
+    assert reviewer.status.value.startswith("undid approved at ") and f" on {image} (1 logged line cancelled)" in \
+        reviewer.status.value  # it says what it undid
     key(reviewer, "Delete")
     assert read_suggestions(library / "data/ai_data/logs")[0][0].decision == "rejected"
+    assert reviewer.status.value == ""  # the next decision clears it
 
 
 def test_skip_and_arrows_log_nothing(reviewer, library):
@@ -367,6 +370,10 @@ def test_revisiting_a_decided_image_shows_its_decision_and_a_new_one_replaces_it
     assert logged[1]["undo"] == logged[0]["ts"]
     (effective,) = read_suggestions(library / "data/ai_data/logs")[0]
     assert effective.decision == "approved" and s.decided == 1 and s.index == 1
+    key(reviewer, "u")  # the new decision undone: the one it replaced is in force again, and the status says so
+    assert reviewer.status.value.startswith("undid approved at ")
+    assert "; the earlier decision on it (modified at " in reviewer.status.value
+    assert [d.decision for d in read_suggestions(library / "data/ai_data/logs")[0]] == ["modified"]
 
 
 def test_the_end_counts_skipped_images_and_offers_to_review_them(reviewer, library):
