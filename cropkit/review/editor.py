@@ -145,7 +145,7 @@ class CropEditor:
     angle: float = 0.0
     initial: list[CropBox] = field(default_factory=list)
     _drag: tuple | None = None  # (what: a handle, "move" or "draw"; pointer x, y; the box when the drag began;
-    # for "draw", whether it adds a crop rather than replacing the active one)
+    # for "draw", whether it adds a crop rather than replacing the active one, else whether a resize keeps the ratio)
 
     def __post_init__(self) -> None:
         if not self.initial:
@@ -174,11 +174,12 @@ class CropEditor:
             return CURSORS[found[1]]
         return CURSORS["draw"] if self.width else "default"
 
-    def press(self, x: float, y: float, tolerance: float = 12.0, add: bool = False) -> str:
+    def press(self, x: float, y: float, tolerance: float = 12.0, add: bool = False, keep_ratio: bool = False) -> str:
         """Start dragging whatever is under (x, y). Outside every crop, or inside a crop that covers the whole image
         (it has nowhere to move), start drawing: the drawn crop replaces the active one (a drawn suggestion is the
-        suggestion modified), or with ``add`` becomes another crop; it appears once the pointer has moved. Returns
-        what the drag does: a handle name, 'move' or 'draw' ('' on no image)."""
+        suggestion modified), or with ``add`` becomes another crop; it appears once the pointer has moved. With
+        ``keep_ratio`` (Shift, as in Lightroom) a resize keeps the crop's own ratio when no aspect is locked.
+        Returns what the drag does: a handle name, 'move' or 'draw' ('' on no image)."""
         if not self.width or not self.height:
             return ""
         found = self.hit(x, y, tolerance)
@@ -188,7 +189,7 @@ class CropEditor:
             self._drag = ("draw", x, y, None, add or not self.boxes)
             return "draw"
         self.active, handle = found
-        self._drag = (handle, x, y, self.boxes[self.active].box)
+        self._drag = (handle, x, y, self.boxes[self.active].box, keep_ratio)
         return handle
 
     def _whole(self, box: Box) -> bool:
@@ -217,7 +218,8 @@ class CropEditor:
             box = clamp_box((start[0] + dx, start[1] + dy, start[2] + dx, start[3] + dy), self.width, self.height)
         else:  # the grabbed edge or corner follows the pointer's travel (it may be grabbed a little off the line)
             hx, hy = handle_points(start)[what]
-            box = resize_box(start, what, hx + x - sx, hy + y - sy, self.aspect, self.width, self.height)
+            aspect = self.aspect or ((start[2] - start[0]) / (start[3] - start[1]) if self._drag[4] else None)
+            box = resize_box(start, what, hx + x - sx, hy + y - sy, aspect, self.width, self.height)
         self.boxes[self.active].box = self._limit(self.boxes[self.active].box, box)
 
     def release(self) -> None:

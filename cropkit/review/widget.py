@@ -56,6 +56,7 @@ KEYS = (
     ("drag", "an edge or corner anywhere along it resizes, inside moves, outside draws the crop anew (replacing "
              "it)"),
     ("Alt+drag", "outside the crops: draws another crop of this picture (as N adds one)"),
+    ("Shift+drag", "an edge or corner: resizes keeping the crop's own ratio (when no aspect is locked)"),
     ("← ↑ → ↓", "move the active crop 1 px of the image (Shift: 10 px)"),
     ("Alt/Ctrl + ← →", "previous / next image without deciding"),
     ("S", "skip: next image, no decision"),
@@ -111,7 +112,8 @@ class CropReviewer(widgets.VBox):
         self._space = False  # space is held: drags pan
         self._panning: tuple[float, float] | None = None  # the last pointer position while panning
         self._pointer: tuple[float, float] | None = None  # the last pointer position on the canvas
-        self._press_alt = False  # the press the canvas reports next was made with Alt: a drawn crop is added
+        self._press = {"alt": False, "shift": False}  # the modifiers of the press the canvas reports next: Alt
+        # adds a drawn crop, Shift keeps the crop's ratio while resizing
         self._retraining: threading.Thread | None = None
         self._syncing = False  # controls being set from the session: their observers stay quiet
         self._angles_shown: deque[tuple[float, float]] = deque(maxlen=32)  # (angle, time) the slider was sent
@@ -498,7 +500,7 @@ class CropReviewer(widgets.VBox):
             self.handle_key(str(message.get("key", "")), bool(message.get("shift")), bool(message.get("ctrl")),
                             bool(message.get("alt")), bool(message.get("meta")), kind)
         elif kind == "pointer":  # the modifiers of the press the canvas reports next
-            self._press_alt = bool(message.get("alt"))
+            self._press = {"alt": bool(message.get("alt")), "shift": bool(message.get("shift"))}
         elif kind == "held":
             self.held = bool(message.get("value"))
             self.draw_overlay()
@@ -519,8 +521,9 @@ class CropReviewer(widgets.VBox):
             self._panning = (cx, cy)
             return
         x, y = self.view.to_image(cx, cy)
-        add, self._press_alt = self._press_alt, False
-        self.session.editor.press(x, y, tolerance=GRAB_PX / self.view.scale, add=add)
+        press, self._press = self._press, {"alt": False, "shift": False}
+        self.session.editor.press(x, y, tolerance=GRAB_PX / self.view.scale, add=press["alt"],
+                                  keep_ratio=press["shift"])
         self.draw_overlay()
 
     def _on_move(self, cx: float, cy: float) -> None:

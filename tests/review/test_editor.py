@@ -177,3 +177,22 @@ def test_straightening_keeps_every_crop_on_the_turned_image(angle):
     assert inside_turned(e.boxes[0].box, angle, 400, 300) and e.boxes[0].box != before
     e.set_angle(90)
     assert e.angle == 45
+
+
+def test_shift_keeps_the_crops_own_ratio_while_resizing_a_corner_or_an_edge():
+    e = editor((100, 100, 220, 190))  # 4:3, no aspect locked
+    e.press(220, 190, keep_ratio=True)  # the south-east corner
+    e.move(300, 200)  # dragged much wider than higher
+    e.release()
+    x0, y0, x1, y1 = e.boxes[0].box
+    assert (x0, y0) == pytest.approx((100, 100)) and (x1 - x0) / (y1 - y0) == pytest.approx(120 / 90, rel=0.005)
+    e.press(x1, (y0 + y1) / 2, keep_ratio=True)  # the east edge: the height follows
+    e.move(x1 - 40, (y0 + y1) / 2)
+    e.release()
+    a, b, c, d = e.boxes[0].box
+    assert (c - a) / (d - b) == pytest.approx(120 / 90, rel=0.005) and c == pytest.approx(x1 - 40)
+    e.press(c, d)  # without Shift the corner resizes freely again
+    e.move(c + 30, d)
+    e.release()
+    a, b, c2, d2 = e.boxes[0].box
+    assert (c2 - a) / (d2 - b) != pytest.approx(120 / 90, rel=0.05)

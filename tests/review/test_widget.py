@@ -262,6 +262,19 @@ def test_a_crop_drawn_over_the_suggestion_replaces_it_and_is_logged_as_it_modifi
     assert "0 kept as suggested" in reviewer.panel.value and "1 adjusted" in reviewer.panel.value
 
 
+def test_a_shift_press_keeps_the_ratio_of_the_crop_it_resizes(reviewer):
+    s = reviewer.session
+    x0, y0, x1, y1 = s.boxes[0].box
+    ratio = (x1 - x0) / (y1 - y0)
+    reviewer._on_page({"kind": "pointer", "shift": True})  # the page reports the press's modifiers first
+    drag(reviewer, (x1, y1), (x1 - 30, y1 - 2))
+    a, b, c, d = s.boxes[0].box
+    assert (c - a) / (d - b) == pytest.approx(ratio, rel=0.005) and c == pytest.approx(x1 - 30, abs=1)
+    drag(reviewer, (c, d), (c - 20, d))  # the next press carries no Shift: free again
+    a, b, c, d = s.boxes[0].box
+    assert (c - a) / (d - b) != pytest.approx(ratio, rel=0.02)
+
+
 def test_an_alt_drag_outside_the_crops_adds_one_and_space_drag_pans_without_moving_any(reviewer, library):
     s, view = reviewer.session, reviewer.view
     box = s.boxes[0].box
