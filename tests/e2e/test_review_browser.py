@@ -10,6 +10,7 @@ accept-to-next-image latency.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ from tests.e2e.browser import (
     assert_true_proportions,
     free_port,
     launch,
+    lines,
     open_and_run,
     wait_for_lines,
 )
@@ -361,7 +363,27 @@ def test_the_photo_keeps_its_proportions_at_1920x1080(lab):
         reviewer.locator("text=overlay: golden ratio").wait_for(timeout=10_000)
         assert "cropkit-held" in reviewer.get_attribute("class")
         assert page.locator(".jp-Cell").count() == cells and not page.locator(".jp-mod-editMode").count()
+        page.mouse.click(cell_x + 20, rb["y"] + 100)  # JupyterLab folds a clicked output into a scroll box: unfold
+        assert "cropkit-held" in reviewer.get_attribute("class")
+        assert_true_proportions(page, window, "the margin clicked twice")
 
+        # Shift while dragging a corner keeps the crop's ratio (within 0.5%), as in Lightroom
+        name = re.search(r"data/training_data/b\d+\.jpg", reviewer.inner_text()).group(0)
+        shown = Suggester.open(root).suggest(root / name, k=1)
+        view, (x0, y0, x1, y1) = screen.view(shown.width, shown.height), shown.suggestions[0].box
+        page.keyboard.down("Shift")
+        screen.drag(screen.to_page(view, x1, y1), screen.to_page(view, x1 - 0.3 * (x1 - x0), y1 - 0.05 * (y1 - y0)))
+        page.keyboard.up("Shift")
+        page.screenshot(path=str(ARTIFACTS / "review_shift_resize.png"))
+        page.keyboard.press("Enter")
+        for _ in range(100):  # the line the Enter logged
+            logged = (lines(root) or [{}])[-1]
+            if logged.get("image") == name and logged.get("final"):
+                break
+            page.wait_for_timeout(100)
+        fx0, fy0, fx1, fy1 = logged["final"]
+        assert logged["decision"] == "modified" and fx1 < x1 - 10
+        assert (fx1 - fx0) / (fy1 - fy0) == pytest.approx((x1 - x0) / (y1 - y0), rel=0.005)
         page.keyboard.press("0")
         page.get_by_role("button", name="Retrain").click()
         reviewer = page.locator(".cropkit-reviewer").last
