@@ -171,7 +171,7 @@ class CropReviewer(widgets.VBox):
         self.view_line = widgets.HTML(layout=widgets.Layout(flex="0 0 auto"))
         self.companion = widgets.Textarea(disabled=True, layout=widgets.Layout(width=f"{PANEL_PX - 30}px",
                                                                                height="140px", flex="0 0 auto"))
-        self.status = widgets.HTML(layout=widgets.Layout(height=f"{STATUS_PX}px", overflow_y="auto"))
+        self.status = widgets.HTML(layout=widgets.Layout(height=f"{STATUS_PX}px", overflow="hidden auto"))
         hint = widgets.HTML("<span class='cropkit-keys-hint'>Keys go to the reviewer once the pointer has been over "
                             "it (blue frame and badge) until you click another cell; ? lists them. The wheel scrolls "
                             "the notebook; Ctrl/Cmd+wheel, Z or + zoom the picture.</span>")
@@ -187,7 +187,7 @@ class CropReviewer(widgets.VBox):
         self.side = widgets.VBox([badge, self.panel, self.view_line, widgets.HTML("<b>Companion (read-only)</b>"),
                                   self.companion],
                                  layout=widgets.Layout(width=f"{PANEL_PX}px", min_width=f"{PANEL_PX}px",
-                                                       height=f"{height}px", overflow_y="auto", overflow_x="hidden"))
+                                                       height=f"{height}px", overflow="hidden auto"))
         row = widgets.HBox([self.canvas, self.side], layout=widgets.Layout(align_items="flex-start"))
         super().__init__([row, decide, tools, hint, self.status, self.bridge],
                          layout=widgets.Layout(width="100%", padding="4px"))
