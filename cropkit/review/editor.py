@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from cropkit.decisions import MAX_ANGLE
 from cropkit.geometry import (
@@ -32,6 +33,19 @@ DRAW_THRESHOLD = 3.0  # pointer travel (image pixels) before a press outside eve
 # the CSS cursor hinting what a press there would do
 CURSORS = {"nw": "nwse-resize", "se": "nwse-resize", "ne": "nesw-resize", "sw": "nesw-resize", "n": "ns-resize",
            "s": "ns-resize", "e": "ew-resize", "w": "ew-resize", "move": "move", "draw": "crosshair"}
+
+
+class Drag(NamedTuple):
+    """A drag in progress: ``what`` (a handle, "move" or "draw"), where the pointer was pressed, the box when it
+    began (for "draw": None until the pointer has moved), whether a drawn crop is added rather than replacing the
+    active one, and whether a resize keeps the crop's ratio."""
+
+    what: str
+    x: float
+    y: float
+    start: Box | None
+    add: bool = False
+    keep_ratio: bool = False
 
 
 @dataclass
@@ -144,8 +158,7 @@ class CropEditor:
     active: int = 0
     angle: float = 0.0
     initial: list[CropBox] = field(default_factory=list)
-    _drag: tuple | None = None  # (what: a handle, "move" or "draw"; pointer x, y; the box when the drag began;
-    # for "draw", whether it adds a crop rather than replacing the active one, else whether a resize keeps the ratio)
+    _drag: Drag | None = None
 
     def __post_init__(self) -> None:
         if not self.initial:
@@ -168,7 +181,7 @@ class CropEditor:
     def cursor(self, x: float, y: float, tolerance: float) -> str:
         """The CSS cursor for the pointer at (x, y): what pressing there would do."""
         if self._drag is not None:
-            return CURSORS.get(self._drag[0], "crosshair")
+            return CURSORS.get(self._drag.what, "crosshair")
         found = self.hit(x, y, tolerance)
         if found and not (found[1] == "move" and self._whole(self.boxes[found[0]].box)):
             return CURSORS[found[1]]
@@ -186,10 +199,10 @@ class CropEditor:
         if found is None or (found[1] == "move" and self._whole(self.boxes[found[0]].box)):
             if found is not None and not add:
                 self.active = found[0]
-            self._drag = ("draw", x, y, None, add or not self.boxes)
+            self._drag = Drag("draw", x, y, None, add=add or not self.boxes)
             return "draw"
         self.active, handle = found
-        self._drag = (handle, x, y, self.boxes[self.active].box, keep_ratio)
+        self._drag = Drag(handle, x, y, self.boxes[self.active].box, keep_ratio=keep_ratio)
         return handle
 
     def _whole(self, box: Box) -> bool:
@@ -199,18 +212,18 @@ class CropEditor:
         """The pointer is at (x, y): move, resize or draw the crop being dragged (nothing when none is)."""
         if self._drag is None:
             return
-        what, sx, sy, start = self._drag[:4]
+        what, sx, sy, start = self._drag.what, self._drag.x, self._drag.y, self._drag.start
         if what == "draw":
             if start is None:
                 if max(abs(x - sx), abs(y - sy)) < DRAW_THRESHOLD:
                     return
                 box = self._limit(None, drawn_box(sx, sy, x, y, self.aspect, self.width, self.height))
-                if self._drag[4]:
+                if self._drag.add:
                     self.boxes.append(CropBox(box))
                     self.active = len(self.boxes) - 1
                 else:
                     self.boxes[self.active].box = box
-                self._drag = ("draw", sx, sy, box, self._drag[4])
+                self._drag = self._drag._replace(start=box)
                 return
             box = drawn_box(sx, sy, x, y, self.aspect, self.width, self.height)
         elif what == "move":
@@ -218,7 +231,7 @@ class CropEditor:
             box = clamp_box((start[0] + dx, start[1] + dy, start[2] + dx, start[3] + dy), self.width, self.height)
         else:  # the grabbed edge or corner follows the pointer's travel (it may be grabbed a little off the line)
             hx, hy = handle_points(start)[what]
-            aspect = self.aspect or ((start[2] - start[0]) / (start[3] - start[1]) if self._drag[4] else None)
+            aspect = self.aspect or ((start[2] - start[0]) / (start[3] - start[1]) if self._drag.keep_ratio else None)
             box = resize_box(start, what, hx + x - sx, hy + y - sy, aspect, self.width, self.height)
         self.boxes[self.active].box = self._limit(self.boxes[self.active].box, box)
 
@@ -231,7 +244,7 @@ class CropEditor:
 
     @property
     def drawing(self) -> bool:
-        return self._drag is not None and self._drag[0] == "draw" and self._drag[3] is not None
+        return self._drag is not None and self._drag.what == "draw" and self._drag.start is not None
 
     def _limit(self, start: Box | None, target: Box) -> Box:
         """``target`` if it covers only pixels of the (turned) image; else the furthest point from ``start`` (a
